@@ -7,6 +7,7 @@ LDFLAGS   := -s -w -X github.com/tributary-edge/tributary/internal/version.Versi
 export CGO_ENABLED = 1
 
 .PHONY: build test bench fuzz demo clean
+FUZZTIME ?= 60s
 
 build:
 	@mkdir -p bin
@@ -15,6 +16,16 @@ build:
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+demo: build
+	./scripts/demo.sh
+
+# Each fuzz target for FUZZTIME (go test -fuzz runs one target at a time).
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t; \
+	  done; done
 
 clean:
 	rm -rf bin dist demo-data
