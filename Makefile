@@ -17,6 +17,11 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
+# End-to-end throughput against JetStream publishing in the same run, and query
+# figures over 1,000,000 stored events.
+bench: build
+	$(GO) run ./bench --bin bin
+
 demo: build
 	./scripts/demo.sh
 
