@@ -34,3 +34,24 @@ fuzz:
 
 clean:
 	rm -rf bin dist demo-data
+
+# Release artifacts and the ARM checks; see deploy/arm/README.md.
+.PHONY: release arm-setup arm-smoke
+
+# make release VERSION=x.y.z: static binaries for linux/amd64, arm64 and arm/v7
+# in dist/tributary_<version>_linux_<arch>.tar.gz, plus dist/SHA256SUMS.
+release:
+	scripts/release.sh '$(VERSION)'
+
+# Installs the Debian cross compilers, qemu-user and file(1) when missing.
+arm-setup:
+	deploy/arm/setup.sh
+
+# Cross-builds the ARM edge agents and an amd64 hub, checks each binary, and
+# runs the ARM agents under qemu-user against the hub (see deploy/smoke_test.go).
+arm-smoke:
+	VERSION='$(VERSION)' scripts/release.sh build bin/smoke arm64 edge-agent
+	VERSION='$(VERSION)' scripts/release.sh build bin/smoke armv7 edge-agent
+	VERSION='$(VERSION)' scripts/release.sh build bin/smoke amd64 hub
+	TRIBUTARY_SMOKE_BIN='$(CURDIR)/bin/smoke' TRIBUTARY_SMOKE_VERSION='$(VERSION)' \
+		$(GO) test -count=1 -timeout 10m -v -run 'TestARMSmoke' ./deploy/
