@@ -1,11 +1,12 @@
-// Package counters holds the PN-counter CRDT that edges increment while offline
-// and the hub merges exactly. The CRDT in this file is pure: no I/O, no clock.
 package counters
+
+// The CRDT in this file is pure: no I/O, no clock, no goroutines.
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 )
 
@@ -38,8 +39,8 @@ func (c PN) Add(delta int64) (PN, error) {
 	return c, nil
 }
 
-// Value returns P − N, this node's contribution. It cannot overflow: both are
-// non-negative int64s.
+// Value returns P − N, this node's contribution. For a valid PN (both fields
+// non-negative) it cannot overflow.
 func (c PN) Value() int64 { return c.P - c.N }
 
 // Merge returns the least state that is at least both: the maximum of each field.
@@ -67,17 +68,23 @@ func (s State) Merge(o State) State {
 	return out
 }
 
-// Value returns Σ(P − N) over nodes, or ErrOverflow when the sum does not fit.
+// Value returns Σ(P − N) over nodes, or an error wrapping ErrOverflow when the
+// total does not fit in an int64. The sum is taken in 128 bits, so the answer
+// does not depend on the order of the nodes: a total that fits is returned even
+// when a partial sum would not, and a total that does not fit is never wrapped.
 func (s State) Value() (int64, error) {
-	var total int64
-	for _, n := range s.Nodes() {
-		v := s[n].Value()
-		if (v > 0 && total > math.MaxInt64-v) || (v < 0 && total < math.MinInt64-v) {
-			return 0, fmt.Errorf("%w: total of counter", ErrOverflow)
-		}
-		total += v
+	var hi int64 // the total is hi·2⁶⁴ + lo
+	var lo, carry uint64
+	for _, c := range s {
+		lo, carry = bits.Add64(lo, uint64(c.P), 0)
+		hi += c.P>>63 + int64(carry)
+		lo, carry = bits.Sub64(lo, uint64(c.N), 0)
+		hi -= c.N>>63 + int64(carry)
 	}
-	return total, nil
+	if hi != int64(lo)>>63 {
+		return 0, fmt.Errorf("%w: total of %d nodes", ErrOverflow, len(s))
+	}
+	return int64(lo), nil
 }
 
 // Nodes returns the node IDs of s, sorted.
