@@ -1,0 +1,542 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/tributary-edge/tributary/stream"
+)
+
+// Forwarder defaults.
+const (
+	DefaultBatchEvents       = 1000
+	DefaultBatchBytes        = 1 << 20
+	DefaultInflight          = 8
+	DefaultFlushInterval     = 100 * time.Millisecond
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultAckTimeout        = 10 * time.Second
+	DefaultBackoffMin        = 100 * time.Millisecond
+	DefaultBackoffMax        = 5 * time.Second
+	DefaultHubURL            = "nats://127.0.0.1:4222"
+)
+
+// controlChunk is the most drop reports or counter states sent in one message.
+const controlChunk = 500
+
+// closeGrace bounds how long Close waits for the acks of batches in flight.
+const closeGrace = 2 * time.Second
+
+// ErrHubDisconnected is returned (wrapped) when the forwarder's session with the
+// hub ends because the connection went down.
+var ErrHubDisconnected = errors.New("hub disconnected")
+
+// Forwarder moves buffered events to the hub's JetStream stream, in seq order,
+// and deletes them from the buffer only after JetStream has acknowledged the
+// batch that holds them. It also sends drop reports and counter states (marking
+// them sent only after their ack) and a heartbeat with the buffer's figures.
+//
+// It reconnects forever and resumes from the oldest row still buffered: the
+// buffer, not the forwarder, is the record of what has been delivered. Create it
+// with NewForwarder, set fields, then Open and Close.
+type Forwarder struct {
+	// Buffer is the open buffer to drain; its Epoch is the events' epoch.
+	Buffer *Buffer
+	// Hub is the hub's NATS URL, or several separated by commas.
+	Hub string
+	// Node is this edge's node ID.
+	Node string
+	// MaxEvents and MaxBytes bound one read from the buffer; each read becomes
+	// one batch per stream it holds.
+	MaxEvents, MaxBytes int
+	// Inflight is how many batches may wait for their ack at once.
+	Inflight int
+	// FlushInterval is how long new events may wait to be batched with others.
+	FlushInterval time.Duration
+	// HeartbeatInterval is how often a heartbeat is sent while connected.
+	HeartbeatInterval time.Duration
+	// AckTimeout is how long a publish waits for its ack before it counts as
+	// failed.
+	AckTimeout time.Duration
+	// BackoffMin and BackoffMax bound the pause after a failed session; it doubles
+	// after every failure without progress, with jitter.
+	BackoffMin, BackoffMax time.Duration
+	// NATSOptions are added to the connection's options (credentials, TLS).
+	NATSOptions []nats.Option
+	// Now is the clock of heartbeats.
+	Now func() time.Time
+	// Logger receives connection changes and publish failures.
+	Logger zerolog.Logger
+
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	epoch  string
+	log    zerolog.Logger
+	notify chan struct{}
+	connCh chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	sent          atomic.Uint64
+	batches       atomic.Uint64
+	publishErrors atomic.Uint64
+	heartbeats    atomic.Uint64
+	reconnects    atomic.Uint64
+	inflight      atomic.Int64
+}
+
+// NewForwarder returns a forwarder of b's events to hub as node, with defaults.
+func NewForwarder(b *Buffer, hub, node string) *Forwarder {
+	return &Forwarder{
+		Buffer:            b,
+		Hub:               hub,
+		Node:              node,
+		MaxEvents:         DefaultBatchEvents,
+		MaxBytes:          DefaultBatchBytes,
+		Inflight:          DefaultInflight,
+		FlushInterval:     DefaultFlushInterval,
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		AckTimeout:        DefaultAckTimeout,
+		BackoffMin:        DefaultBackoffMin,
+		BackoffMax:        DefaultBackoffMax,
+		Now:               time.Now,
+		Logger:            zerolog.Nop(),
+	}
+}
+
+// ForwarderStats are the forwarder's figures since Open.
+type ForwarderStats struct {
+	// Connected is true while the connection to the hub is up.
+	Connected bool
+	// Sent counts events whose batch JetStream acknowledged.
+	Sent uint64
+	// Batches counts acknowledged batches.
+	Batches uint64
+	// PublishErrors counts sessions that ended in an error (a failed or timed out
+	// publish, a lost connection).
+	PublishErrors uint64
+	// Heartbeats counts heartbeats sent.
+	Heartbeats uint64
+	// Reconnects counts reconnections to the hub.
+	Reconnects uint64
+	// Inflight is the number of batches waiting for their ack.
+	Inflight int
+}
+
+// HubURLs splits a comma-separated list of NATS URLs, dropping blanks. It returns
+// an error when no URL is left.
+func HubURLs(list string) ([]string, error) {
+	var out []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no hub URL")
+	}
+	return out, nil
+}
+
+// Open validates the fields, starts connecting to the hub (an unreachable hub is
+// not an error: it is retried forever) and starts forwarding.
+func (f *Forwarder) Open(ctx context.Context) error {
+	switch {
+	case f.Buffer == nil:
+		return errors.New("open forwarder: no buffer")
+	case f.MaxEvents < 1 || f.MaxEvents > stream.MaxBatchEvents:
+		return fmt.Errorf("open forwarder: max events %d, want 1 to %d", f.MaxEvents, stream.MaxBatchEvents)
+	case f.MaxBytes < 1 || f.MaxBytes > stream.MaxFrameBytes/2:
+		return fmt.Errorf("open forwarder: max bytes %d, want 1 to %d", f.MaxBytes, stream.MaxFrameBytes/2)
+	case f.Inflight < 1:
+		return fmt.Errorf("open forwarder: inflight %d, want at least 1", f.Inflight)
+	case f.FlushInterval <= 0 || f.HeartbeatInterval <= 0 || f.AckTimeout <= 0:
+		return errors.New("open forwarder: flush interval, heartbeat interval and ack timeout must be positive")
+	case f.BackoffMin <= 0 || f.BackoffMax < f.BackoffMin:
+		return fmt.Errorf("open forwarder: backoff %v to %v is not a positive range", f.BackoffMin, f.BackoffMax)
+	}
+	if err := stream.ValidateName("node", f.Node); err != nil {
+		return fmt.Errorf("open forwarder: %w", err)
+	}
+	urls, err := HubURLs(f.Hub)
+	if err != nil {
+		return fmt.Errorf("open forwarder: %w", err)
+	}
+	if f.Now == nil {
+		f.Now = time.Now
+	}
+	f.epoch = f.Buffer.Epoch()
+	f.log = f.Logger.With().Str("component", "forwarder").Logger()
+	f.notify = make(chan struct{}, 1)
+	f.connCh = make(chan struct{}, 1)
+
+	opts := []nats.Option{
+		nats.Name("tributary edge " + f.Node),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		// Publishes while disconnected fail at once instead of piling up in the
+		// client: the buffer is where unsent events wait.
+		nats.ReconnectBufSize(-1),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			f.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("connected to hub")
+			f.signalConn()
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			f.reconnects.Add(1)
+			f.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to hub")
+			f.signalConn()
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			f.log.Warn().Err(err).Msg("disconnected from hub")
+			f.signalConn()
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { f.signalConn() }),
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), append(opts, f.NATSOptions...)...)
+	if err != nil {
+		return fmt.Errorf("open forwarder: connect to %s: %w", f.Hub, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(f.AckTimeout))
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("open forwarder: jetstream: %w", err)
+	}
+	f.nc, f.js = nc, js
+	runCtx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	f.done = make(chan struct{})
+	go f.run(runCtx)
+	return nil
+}
+
+// Close stops forwarding, waits briefly for the acks of batches in flight (so
+// that their rows are deleted), and closes the connection. Unacknowledged rows
+// stay in the buffer and are sent again after the next Open.
+func (f *Forwarder) Close() error {
+	if f.cancel == nil {
+		return nil
+	}
+	f.cancel()
+	<-f.done
+	f.nc.Close()
+	f.cancel = nil
+	return nil
+}
+
+// Notify tells the forwarder that the buffer has new events or counter states.
+// It never blocks; the forwarder sends them within FlushInterval.
+func (f *Forwarder) Notify() {
+	if f.notify == nil {
+		return
+	}
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Connected reports whether the connection to the hub is up.
+func (f *Forwarder) Connected() bool { return f.nc != nil && f.nc.IsConnected() }
+
+// Stats returns the forwarder's figures. It is safe to call at any time.
+func (f *Forwarder) Stats() ForwarderStats {
+	return ForwarderStats{
+		Connected:     f.Connected(),
+		Sent:          f.sent.Load(),
+		Batches:       f.batches.Load(),
+		PublishErrors: f.publishErrors.Load(),
+		Heartbeats:    f.heartbeats.Load(),
+		Reconnects:    f.reconnects.Load(),
+		Inflight:      int(f.inflight.Load()),
+	}
+}
+
+func (f *Forwarder) signalConn() {
+	select {
+	case f.connCh <- struct{}{}:
+	default:
+	}
+}
+
+// run holds sessions with the hub until ctx ends, backing off after failures.
+func (f *Forwarder) run(ctx context.Context) {
+	defer close(f.done)
+	backoff := f.BackoffMin
+	for {
+		for !f.nc.IsConnected() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-f.connCh:
+			}
+		}
+		progressed, err := f.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			backoff = f.BackoffMin
+		}
+		f.publishErrors.Add(1)
+		// Half fixed, half random, so that edges cut off together do not come
+		// back in step.
+		pause := backoff/2 + rand.N(backoff/2+1)
+		f.log.Warn().Err(err).Dur("retry_in", pause).Msg("forwarding paused")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		backoff = min(2*backoff, f.BackoffMax)
+	}
+}
+
+// batch is one published events frame waiting for its ack.
+type batch struct {
+	stream      string
+	first, last uint64
+	count       int
+	fut         jetstream.PubAckFuture
+}
+
+// session forwards until an error or the end of ctx. It reads the buffer from
+// the oldest row, keeps up to Inflight batches waiting for their acks, deletes
+// each batch's rows after its own ack, and on the way out settles what is still
+// in flight and releases the lease. progressed reports whether any batch was
+// acknowledged.
+func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
+	var q []*batch
+	defer func() {
+		if f.settle(ctx, q) {
+			progressed = true
+		}
+		f.inflight.Store(0)
+		f.Buffer.Release()
+	}()
+	f.heartbeat()
+	if err := f.sendControl(ctx); err != nil {
+		return false, err
+	}
+	hb := time.NewTicker(f.HeartbeatInterval)
+	defer hb.Stop()
+	var linger *time.Timer
+	var lingerC <-chan time.Time
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+
+	var after uint64 // the last seq read and published in this session
+	more := true     // rows after `after` may exist
+	for {
+		for more && len(q) < f.Inflight {
+			rows, err := f.readLeased(ctx, after)
+			if err != nil {
+				return progressed, err
+			}
+			if len(rows) == 0 {
+				more = false
+				break
+			}
+			last := rows[len(rows)-1].Seq
+			for _, rs := range groupByStream(rows) {
+				bs, err := f.publish(rs)
+				q = append(q, bs...)
+				if err != nil {
+					return progressed, err
+				}
+			}
+			after = last
+		}
+		f.inflight.Store(int64(len(q)))
+
+		var okC <-chan *jetstream.PubAck
+		var errC <-chan error
+		if len(q) > 0 {
+			okC, errC = q[0].fut.Ok(), q[0].fut.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		case <-okC:
+			b := q[0]
+			q = q[1:]
+			if err := f.acked(ctx, b); err != nil {
+				return progressed, err
+			}
+			progressed = true
+		case err := <-errC:
+			return progressed, fmt.Errorf("publish %s: %w", stream.MsgID(f.Node, f.epoch, q[0].stream, q[0].first, q[0].last), err)
+		case <-f.notify:
+			if lingerC == nil {
+				linger = time.NewTimer(f.FlushInterval)
+				lingerC = linger.C
+			}
+		case <-lingerC:
+			lingerC = nil
+			more = true
+			if err := f.sendControl(ctx); err != nil {
+				return progressed, err
+			}
+		case <-hb.C:
+			f.heartbeat()
+			// Also a slow safety net for rows whose append was not signalled.
+			more = true
+			if err := f.sendControl(ctx); err != nil {
+				return progressed, err
+			}
+		case <-f.connCh:
+			if !f.nc.IsConnected() {
+				return progressed, ErrHubDisconnected
+			}
+		}
+	}
+}
+
+// readLeased reads the next rows after `after` and leases them, so that neither
+// drop-oldest nor MaxAge takes them while they are in flight.
+func (f *Forwarder) readLeased(ctx context.Context, after uint64) ([]Row, error) {
+	rows, err := f.Buffer.Read(ctx, after, f.MaxEvents, f.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read buffer: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	last := rows[len(rows)-1].Seq
+	f.Buffer.Lease(last)
+	if !f.mayDrop() {
+		return rows, nil
+	}
+	// A drop that saw the previous lease may have taken some of these rows
+	// between the read and the new lease. Read them again: that read waits for
+	// such a drop to finish, and the lease keeps whatever it finds.
+	again, err := f.Buffer.Read(ctx, after, len(rows), 0)
+	if err != nil {
+		return nil, fmt.Errorf("read buffer: %w", err)
+	}
+	n := 0
+	for n < len(again) && again[n].Seq <= last {
+		n++
+	}
+	if n == 0 {
+		// Everything read was dropped: go on after it.
+		return f.readLeased(ctx, last)
+	}
+	return again[:n], nil
+}
+
+// mayDrop reports whether the buffer may drop events now: it has a MaxAge, or
+// it drops the oldest events when full and is at least half full.
+func (f *Forwarder) mayDrop() bool {
+	b := f.Buffer
+	return b.MaxAge > 0 || (b.Policy != Reject && b.MaxBytes > 0 && b.Stats().FileBytes >= b.MaxBytes/2)
+}
+
+// groupByStream splits rows (in seq order) into one run per stream, each in seq
+// order, in the order the streams first appear.
+func groupByStream(rows []Row) [][]Row {
+	idx := map[string]int{}
+	var out [][]Row
+	for _, r := range rows {
+		i, ok := idx[r.Stream]
+		if !ok {
+			i = len(out)
+			idx[r.Stream] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+// publish sends rows of one stream as one events frame, or as several when the
+// frame would be over the connection's maximum payload. It returns the batches
+// it published, even with an error.
+func (f *Forwarder) publish(rows []Row) ([]*batch, error) {
+	recs := make([]stream.Record, len(rows))
+	for i, r := range rows {
+		recs[i] = stream.Record{Seq: r.Seq, TS: r.TS, Data: r.Data}
+	}
+	name := rows[0].Stream
+	frame, err := stream.EncodeEvents(nil, f.Node, f.epoch, name, recs)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	if limit := f.nc.MaxPayload(); limit > 0 && int64(len(frame)) > limit {
+		if len(rows) == 1 {
+			return nil, fmt.Errorf("event seq %d is %d bytes framed, over the hub's %d byte limit on messages", rows[0].Seq, len(frame), limit)
+		}
+		half := len(rows) / 2
+		a, err := f.publish(rows[:half])
+		if err != nil {
+			return a, err
+		}
+		b, err := f.publish(rows[half:])
+		return append(a, b...), err
+	}
+	first, last := rows[0].Seq, rows[len(rows)-1].Seq
+	msg := nats.NewMsg(stream.Subject(f.Node, name))
+	msg.Data = frame
+	msg.Header.Set(jetstream.MsgIDHeader, stream.MsgID(f.Node, f.epoch, name, first, last))
+	fut, err := f.js.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, fmt.Errorf("publish batch %d-%d of stream %s: %w", first, last, name, domainError(err))
+	}
+	return []*batch{{stream: name, first: first, last: last, count: len(rows), fut: fut}}, nil
+}
+
+// acked deletes an acknowledged batch's rows.
+func (f *Forwarder) acked(ctx context.Context, b *batch) error {
+	if err := f.Buffer.Delete(ctx, b.stream, b.first, b.last); err != nil {
+		return fmt.Errorf("delete acknowledged batch %d-%d of stream %s: %w", b.first, b.last, b.stream, err)
+	}
+	f.sent.Add(uint64(b.count))
+	f.batches.Add(1)
+	return nil
+}
+
+// settle waits for the batches still in flight and deletes the rows of those
+// that were acknowledged; the others stay buffered. When ctx has ended (Close)
+// it waits at most closeGrace. It reports whether any batch was acknowledged.
+func (f *Forwarder) settle(ctx context.Context, q []*batch) bool {
+	if len(q) == 0 {
+		return false
+	}
+	wait := f.AckTimeout + time.Second
+	if ctx.Err() != nil {
+		wait = closeGrace
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	dctx, cancel := context.WithTimeout(context.Background(), wait+5*time.Second)
+	defer cancel()
+	acked := false
+	for _, b := range q {
+		select {
+		case <-b.fut.Ok():
+			if err := f.acked(dctx, b); err != nil {
+				f.log.Warn().Err(err).Msg("acknowledged batch stays buffered and will be sent again")
+				continue
+			}
+			acked = true
+		case <-b.fut.Err():
+		case <-deadline.C:
+			return acked
+		}
+	}
+	return acked
+}

@@ -1,0 +1,112 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tributary-edge/tributary/stream"
+)
+
+// heartbeat publishes the buffer's figures on edge.<node>._hb. It is a plain
+// NATS publish: a lost heartbeat is replaced by the next one.
+func (f *Forwarder) heartbeat() {
+	st := f.Buffer.Stats()
+	hb := stream.Heartbeat{
+		Buffered:      st.Buffered,
+		BufferedBytes: st.BufferedBytes,
+		Dropped:       st.Dropped,
+		LastSeq:       st.LastSeq,
+		AckedSeq:      st.AckedSeq,
+		Sent:          f.sent.Load(),
+		Time:          f.Now().UnixNano(),
+	}
+	frame, err := stream.EncodeControl(stream.KindHeartbeat, f.Node, f.epoch, hb)
+	if err != nil {
+		f.log.Error().Err(err).Msg("encode heartbeat")
+		return
+	}
+	if err := f.nc.Publish(stream.Subject(f.Node, stream.HeartbeatStream), frame); err != nil {
+		f.log.Debug().Err(err).Msg("heartbeat not sent")
+		return
+	}
+	f.heartbeats.Add(1)
+}
+
+// sendControl publishes pending drop reports and counter states and marks them
+// sent after their acks.
+func (f *Forwarder) sendControl(ctx context.Context) error {
+	drops, err := f.Buffer.PendingDrops(ctx)
+	if err != nil {
+		return fmt.Errorf("read drop reports: %w", err)
+	}
+	for len(drops) > 0 {
+		chunk := drops[:min(len(drops), controlChunk)]
+		drops = drops[len(chunk):]
+		list := make([]stream.Drop, len(chunk))
+		ids := make([]int64, len(chunk))
+		for i, d := range chunk {
+			list[i], ids[i] = d.Drop, d.ID
+		}
+		id := stream.MsgID(f.Node, f.epoch, stream.DropsStream, uint64(ids[0]), uint64(ids[len(ids)-1]))
+		if err := f.publishControl(ctx, stream.KindDrops, stream.DropsStream, list, id); err != nil {
+			return err
+		}
+		if err := f.Buffer.MarkDropsSent(ctx, ids); err != nil {
+			return fmt.Errorf("mark drop reports sent: %w", err)
+		}
+	}
+	rows, err := f.Buffer.PendingCounters(ctx)
+	if err != nil {
+		return fmt.Errorf("read counter states: %w", err)
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), controlChunk)]
+		rows = rows[len(chunk):]
+		list := make([]stream.CounterState, len(chunk))
+		for i, r := range chunk {
+			list[i] = stream.CounterState{Name: r.Name, P: r.PN.P, N: r.PN.N}
+		}
+		// Counter states merge by maximum, so a repeat is harmless: no message ID.
+		if err := f.publishControl(ctx, stream.KindCounters, stream.CountersStream, list, ""); err != nil {
+			return err
+		}
+		if err := f.Buffer.MarkCountersSent(ctx, chunk); err != nil {
+			return fmt.Errorf("mark counter states sent: %w", err)
+		}
+	}
+	return nil
+}
+
+// publishControl publishes one control frame through JetStream and waits for
+// its ack.
+func (f *Forwarder) publishControl(ctx context.Context, kind stream.Kind, subject string, v any, msgID string) error {
+	frame, err := stream.EncodeControl(kind, f.Node, f.epoch, v)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(stream.Subject(f.Node, subject))
+	msg.Data = frame
+	if msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	pctx, cancel := context.WithTimeout(ctx, f.AckTimeout)
+	defer cancel()
+	if _, err := f.js.PublishMsg(pctx, msg); err != nil {
+		return fmt.Errorf("publish %v: %w", kind, domainError(err))
+	}
+	return nil
+}
+
+// domainError marks the NATS errors that mean the hub cannot be reached now.
+func domainError(err error) error {
+	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded), errors.Is(err, nats.ErrConnectionClosed),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return fmt.Errorf("%w: %v", ErrHubDisconnected, err)
+	}
+	return err
+}
