@@ -167,7 +167,12 @@ func (m *Materializer) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		if f := recv[i].Frame; f != nil && f.Kind == stream.KindCounters && m.Counters != nil {
 			// Merging whole states is idempotent, so doing it before the index
 			// commit is safe even if the message is delivered again.
-			if err := m.Counters.Merge(ctx, f.Node, f.Counters); err != nil {
+			err := m.Counters.Merge(ctx, f.Node, f.Counters)
+			switch {
+			case errors.Is(err, counters.ErrInvalid):
+				// Delivering it again will not help: reject it like a bad frame.
+				recv[i].Frame, recv[i].Bad = nil, err
+			case err != nil:
 				return fmt.Errorf("merge counters of %s: %w", f.Node, err)
 			}
 		}

@@ -23,6 +23,9 @@ func init() {
 	registerError(pattern.ErrUnknownNode, http.StatusNotFound, CodeNotFound)
 	registerError(pattern.ErrInvalid, http.StatusBadRequest, CodeInvalid)
 	registerError(counters.ErrUnknownCounter, http.StatusNotFound, CodeNotFound)
+	registerError(counters.ErrInvalid, http.StatusBadRequest, CodeInvalid)
+	registerError(counters.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable)
+	registerError(counters.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable)
 	registerError(stream.ErrInvalidName, http.StatusBadRequest, CodeInvalid)
 }
 
