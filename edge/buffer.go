@@ -358,7 +358,8 @@ CREATE TABLE drops (
 	first_seq INTEGER NOT NULL,
 	last_seq  INTEGER NOT NULL,
 	count     INTEGER NOT NULL,
-	reason    TEXT    NOT NULL
+	reason    TEXT    NOT NULL,
+	sent      INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE counters (
 	name         TEXT    PRIMARY KEY,

@@ -222,7 +222,7 @@ func (b *Buffer) commitAppends(batch []*appendReq) {
 	}
 	if len(ready) > 0 {
 		err := b.appendTx(ready, 0)
-		if errors.Is(err, errRetrySingly) {
+		if errors.Is(err, errRetrySingly) || isFull(err) {
 			for _, r := range ready {
 				r.err = b.appendOne(r)
 			}
@@ -302,7 +302,7 @@ func (b *Buffer) appendTx(reqs []*appendReq, extra int64) (err error) {
 	}
 	defer ins.Close()
 	st := b.st
-	var run dropRun
+	run := dropRun{reason: stream.ReasonBufferFull}
 	ingest := b.Now().UnixNano()
 	for _, r := range reqs {
 		if b.lim.capPages > 0 && len(r.in) > 0 {
@@ -334,7 +334,7 @@ func (b *Buffer) appendTx(reqs []*appendReq, extra int64) (err error) {
 			st.bufferedBytes += r.dataBytes
 		}
 	}
-	if err := b.finishDrops(ctx, tx, &st, run, stream.ReasonBufferFull); err != nil {
+	if err := b.finishDrops(ctx, tx, &st, run); err != nil {
 		return err
 	}
 	if err := saveState(ctx, tx, st); err != nil {
@@ -343,7 +343,7 @@ func (b *Buffer) appendTx(reqs []*appendReq, extra int64) (err error) {
 	if err := tx.Commit(); err != nil {
 		return mapFull(err)
 	}
-	b.noteDrops(run, stream.ReasonBufferFull)
+	b.noteDrops(run)
 	b.st = st
 	return nil
 }

@@ -64,7 +64,7 @@ func (b *Buffer) incrTx(ctx context.Context, name string, delta, extra int64) (c
 		return pn, err
 	}
 	st := b.st
-	var run dropRun
+	run := dropRun{reason: stream.ReasonBufferFull}
 	if b.lim.capPages > 0 {
 		ok, err := b.roomFor(ctx, tx, &st, &run, 2+extra)
 		if err != nil {
@@ -80,7 +80,7 @@ func (b *Buffer) incrTx(ctx context.Context, name string, delta, extra int64) (c
 		return counters.PN{}, err
 	}
 	if run.count > 0 {
-		if err := b.finishDrops(ctx, tx, &st, run, stream.ReasonBufferFull); err != nil {
+		if err := b.finishDrops(ctx, tx, &st, run); err != nil {
 			return counters.PN{}, err
 		}
 		if err := saveState(ctx, tx, st); err != nil {
@@ -91,7 +91,7 @@ func (b *Buffer) incrTx(ctx context.Context, name string, delta, extra int64) (c
 		return counters.PN{}, err
 	}
 	b.st = st
-	b.noteDrops(run, stream.ReasonBufferFull)
+	b.noteDrops(run)
 	b.afterWrite()
 	return next, nil
 }

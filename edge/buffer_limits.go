@@ -133,14 +133,6 @@ func (b *Buffer) checkpoint(ctx context.Context) {
 	}
 }
 
-// dropRun is a range of seqs dropped in one transaction: first..last, count of
-// them held in the buffer, and their data bytes.
-type dropRun struct {
-	first, last uint64
-	count       int64
-	bytes       int64
-}
-
 // roomFor makes sure the cap leaves room for need more pages, dropping the oldest
 // unleased events under drop-oldest. It reports false, with nothing changed,
 // when there is no room and none can be made. The caller holds b.mu.
@@ -214,59 +206,6 @@ func (b *Buffer) dropOldest(ctx context.Context, tx *sql.Tx, st *state, run *dro
 		return 0, nil
 	}
 	return b.deleteRange(ctx, tx, st, run, after, uint64(last))
-}
-
-// deleteRange drops every held event with after < seq <= last and adds them to
-// run and to the state's counts.
-func (b *Buffer) deleteRange(ctx context.Context, tx *sql.Tx, st *state, run *dropRun, after, last uint64) (int64, error) {
-	var n, bytes int64
-	var first sql.NullInt64
-	if err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(data)), 0), min(seq) FROM events WHERE seq > ? AND seq <= ?",
-		int64(after), int64(last)).Scan(&n, &bytes, &first); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE seq > ? AND seq <= ?", int64(after), int64(last)); err != nil {
-		return 0, err
-	}
-	if run.count == 0 || uint64(first.Int64) < run.first {
-		run.first = uint64(first.Int64)
-	}
-	run.last = max(run.last, last)
-	run.count += n
-	run.bytes += bytes
-	st.buffered -= n
-	st.bufferedBytes -= bytes
-	st.dropped += uint64(n)
-	return n, nil
-}
-
-// finishDrops records run as a drop with reason and updates the acked seq.
-func (b *Buffer) finishDrops(ctx context.Context, tx *sql.Tx, st *state, run dropRun, reason string) error {
-	if run.count == 0 {
-		return nil
-	}
-	d := stream.Drop{Epoch: st.epoch, FirstSeq: run.first, LastSeq: run.last, Count: uint64(run.count), Reason: reason}
-	if err := b.recordDrop(ctx, tx, d); err != nil {
-		return err
-	}
-	acked, err := ackedSeq(ctx, tx, st.lastSeq)
-	if err != nil {
-		return err
-	}
-	st.ackedSeq = acked
-	return nil
-}
-
-// noteDrops logs a committed drop.
-func (b *Buffer) noteDrops(run dropRun, reason string) {
-	if run.count == 0 {
-		return
-	}
-	b.log.Warn().Str("reason", reason).Int64("events", run.count).Int64("bytes", run.bytes).
-		Uint64("first_seq", run.first).Uint64("last_seq", run.last).Msg("dropped events")
 }
 
 // ackedSeq returns the highest seq at and below which nothing is held.
@@ -347,11 +286,11 @@ func (b *Buffer) expireChunk(ctx context.Context) (dropped int64, more bool, err
 		return 0, false, nil
 	}
 	st := b.st
-	var run dropRun
+	run := dropRun{reason: stream.ReasonMaxAge}
 	if _, err := b.deleteRange(ctx, tx, &st, &run, after, uint64(last)); err != nil {
 		return 0, false, fmt.Errorf("expire events: %w", err)
 	}
-	if err := b.finishDrops(ctx, tx, &st, run, stream.ReasonMaxAge); err != nil {
+	if err := b.finishDrops(ctx, tx, &st, run); err != nil {
 		return 0, false, fmt.Errorf("expire events: %w", mapFull(err))
 	}
 	if err := saveState(ctx, tx, st); err != nil {
@@ -361,7 +300,7 @@ func (b *Buffer) expireChunk(ctx context.Context) (dropped int64, more bool, err
 		return 0, false, fmt.Errorf("expire events: %w", mapFull(err))
 	}
 	b.st = st
-	b.noteDrops(run, stream.ReasonMaxAge)
+	b.noteDrops(run)
 	return run.count, taken == dropChunkRows, nil
 }
 
@@ -457,12 +396,12 @@ func (b *Buffer) dropForShrink(ctx context.Context, wantBytes int64) (int64, err
 	}
 	defer tx.Rollback()
 	st := b.st
-	var run dropRun
+	run := dropRun{reason: stream.ReasonBufferFull}
 	n, err := b.dropOldest(ctx, tx, &st, &run, wantBytes)
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	if err := b.finishDrops(ctx, tx, &st, run, stream.ReasonBufferFull); err != nil {
+	if err := b.finishDrops(ctx, tx, &st, run); err != nil {
 		return 0, mapFull(err)
 	}
 	if err := saveState(ctx, tx, st); err != nil {
@@ -472,7 +411,7 @@ func (b *Buffer) dropForShrink(ctx context.Context, wantBytes int64) (int64, err
 		return 0, mapFull(err)
 	}
 	b.st = st
-	b.noteDrops(run, stream.ReasonBufferFull)
+	b.noteDrops(run)
 	return n, nil
 }
 

@@ -2,14 +2,9 @@ package edge
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"strings"
-
-	"github.com/tributary-edge/tributary/stream"
 )
 
 // Row is a buffered event.
@@ -107,6 +102,9 @@ func (b *Buffer) Delete(ctx context.Context, streamName string, first, last uint
 	if err := saveState(ctx, tx, st); err != nil {
 		return fmt.Errorf("delete from buffer: %w", mapFull(err))
 	}
+	if err := pruneDrops(ctx, tx, st); err != nil {
+		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("delete from buffer: %w", mapFull(err))
 	}
@@ -123,104 +121,3 @@ func (b *Buffer) Lease(upTo uint64) { b.lease.Store(upTo) }
 
 // Release ends the lease.
 func (b *Buffer) Release() { b.lease.Store(0) }
-
-// DropRow is a drop recorded by the buffer (buffer-full, max-age or
-// corrupt-buffer) that has not yet been reported to the hub.
-type DropRow struct {
-	ID int64
-	stream.Drop
-}
-
-// PendingDrops returns the drops not yet marked sent, oldest first. A returned
-// drop is never changed afterwards; later drops go into new rows.
-func (b *Buffer) PendingDrops(ctx context.Context) ([]DropRow, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.usable(); err != nil {
-		return nil, err
-	}
-	rows, err := b.conn.QueryContext(ctx, "SELECT id, epoch, first_seq, last_seq, count, reason FROM drops ORDER BY id")
-	if err != nil {
-		return nil, fmt.Errorf("read drops: %w", err)
-	}
-	defer rows.Close()
-	var out []DropRow
-	for rows.Next() {
-		var d DropRow
-		var first, last, count int64
-		if err := rows.Scan(&d.ID, &d.Epoch, &first, &last, &count, &d.Reason); err != nil {
-			return nil, fmt.Errorf("read drops: %w", err)
-		}
-		d.FirstSeq, d.LastSeq, d.Count = uint64(first), uint64(last), uint64(count)
-		out = append(out, d)
-		b.handed = max(b.handed, d.ID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read drops: %w", err)
-	}
-	return out, nil
-}
-
-// MarkDropsSent forgets the drops with the given IDs once the hub has them.
-// Unknown IDs are ignored.
-func (b *Buffer) MarkDropsSent(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.usable(); err != nil {
-		return err
-	}
-	ctx = context.WithoutCancel(ctx)
-	tx, err := b.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("mark drops sent: %w", mapFull(err))
-	}
-	defer tx.Rollback()
-	const chunk = 500
-	for len(ids) > 0 {
-		n := min(chunk, len(ids))
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
-		}
-		q := "DELETE FROM drops WHERE id IN (?" + strings.Repeat(", ?", n-1) + ")"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("mark drops sent: %w", mapFull(err))
-		}
-		ids = ids[n:]
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("mark drops sent: %w", mapFull(err))
-	}
-	b.afterWrite()
-	return nil
-}
-
-// recordDrop stores d as a pending drop. It extends the newest pending drop
-// instead when that one has the same epoch and reason, has not been handed out
-// by PendingDrops, and no held event lies between the two, so that a long
-// stretch of dropping makes few rows. The caller holds b.mu.
-func (b *Buffer) recordDrop(ctx context.Context, tx *sql.Tx, d stream.Drop) error {
-	var id, last int64
-	var epoch, reason string
-	err := tx.QueryRowContext(ctx, "SELECT id, epoch, last_seq, reason FROM drops ORDER BY id DESC LIMIT 1").Scan(&id, &epoch, &last, &reason)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if err == nil && id > b.handed && epoch == d.Epoch && reason == d.Reason && uint64(last) < d.FirstSeq {
-		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM events WHERE seq > ? AND seq < ? LIMIT 1", last, int64(d.FirstSeq)).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			_, err = tx.ExecContext(ctx, "UPDATE drops SET last_seq = ?, count = count + ? WHERE id = ?", int64(d.LastSeq), int64(d.Count), id)
-			return err
-		}
-		if err != nil {
-			return err
-		}
-	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO drops (epoch, first_seq, last_seq, count, reason) VALUES (?, ?, ?, ?, ?)",
-		d.Epoch, int64(d.FirstSeq), int64(d.LastSeq), int64(d.Count), d.Reason)
-	return err
-}
