@@ -77,6 +77,7 @@ type Forwarder struct {
 	Logger zerolog.Logger
 
 	nc     *nats.Conn
+	conn   atomic.Pointer[nats.Conn] // nc, for callers of Connected
 	js     jetstream.JetStream
 	epoch  string
 	log    zerolog.Logger
@@ -214,6 +215,7 @@ func (f *Forwarder) Open(ctx context.Context) error {
 		return fmt.Errorf("open forwarder: jetstream: %w", err)
 	}
 	f.nc, f.js = nc, js
+	f.conn.Store(nc)
 	runCtx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	f.done = make(chan struct{})
@@ -248,7 +250,10 @@ func (f *Forwarder) Notify() {
 }
 
 // Connected reports whether the connection to the hub is up.
-func (f *Forwarder) Connected() bool { return f.nc != nil && f.nc.IsConnected() }
+func (f *Forwarder) Connected() bool {
+	nc := f.conn.Load()
+	return nc != nil && nc.IsConnected()
+}
 
 // Stats returns the forwarder's figures. It is safe to call at any time.
 func (f *Forwarder) Stats() ForwarderStats {
