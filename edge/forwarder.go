@@ -384,7 +384,10 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 			}
 			progressed = true
 		case err := <-errC:
-			return progressed, fmt.Errorf("publish %s: %w", stream.MsgID(f.Node, f.epoch, q[0].stream, q[0].first, q[0].last), err)
+			// Its error is taken: settle must not wait for it again.
+			b := q[0]
+			q = q[1:]
+			return progressed, fmt.Errorf("publish %s: %w", stream.MsgID(f.Node, f.epoch, b.stream, b.first, b.last), err)
 		case <-f.notify:
 			if lingerC == nil {
 				linger = time.NewTimer(f.FlushInterval)

@@ -228,7 +228,7 @@ func TestForwarderResumesAfterRestart(t *testing.T) {
 	const n = 20000
 	appendEvents(t, b, "s", 0, n, 1000)
 	f := NewForwarder(b, srv.ClientURL(), "n1")
-	f.MaxEvents, f.Inflight = 20, 2
+	f.MaxEvents, f.Inflight = 10, 1
 	if err := f.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestForwarderSurvivesHubRestart(t *testing.T) {
 	b := openTestBuffer(t, t.TempDir())
 	const n = 20000
 	appendEvents(t, b, "s", 0, n, 1000)
-	f := testForwarder(t, b, url, "n1", func(f *Forwarder) { f.MaxEvents, f.Inflight = 20, 4 })
+	f := testForwarder(t, b, url, "n1", func(f *Forwarder) { f.MaxEvents, f.Inflight = 10, 2 })
 	waitFor(t, "some events to be sent", 30*time.Second, func() bool { return f.Stats().Sent >= 1000 })
 
 	srv.Shutdown()
@@ -454,4 +454,31 @@ func TestForwarderReportsDropsAndNeverBothSendsAndDrops(t *testing.T) {
 	if got := uint64(len(r.events)) + dropped; got != last {
 		t.Fatalf("%d received + %d dropped = %d, want every seq up to %d", len(r.events), dropped, got, last)
 	}
+}
+
+func TestForwarderKeepsRowsWhilePublishesFail(t *testing.T) {
+	srv := natstest.Start(t, "")
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	// Without the EDGE stream every publish fails (no responders).
+	if err := js.DeleteStream(ctx, stream.JetStreamName); err != nil {
+		t.Fatal(err)
+	}
+	b := openTestBuffer(t, t.TempDir())
+	appendEvents(t, b, "s", 0, 300, 100)
+	f := testForwarder(t, b, srv.ClientURL(), "n1", func(f *Forwarder) { f.MaxEvents = 50 })
+	waitFor(t, "failed sessions", 30*time.Second, func() bool { return f.Stats().PublishErrors >= 3 })
+	if st := b.Stats(); st.Buffered != 300 || f.Stats().Sent != 0 {
+		t.Fatalf("rows deleted without an ack: buffer %+v, forwarder %+v", st, f.Stats())
+	}
+	if _, err := js.CreateStream(ctx, stream.StreamConfig(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the buffer to drain once the stream exists", 30*time.Second, func() bool { return b.Stats().Buffered == 0 })
+	readEdge(t, srv.ClientURL(), "n1").checkAll(t, 300, 1)
 }
