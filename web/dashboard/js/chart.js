@@ -19,7 +19,6 @@ export function rateChart(caption, summary) {
   const el = h('figure', {class: 'chart-figure'}, h('figcaption', {}, caption), holder);
   let plot = null;
   let key = '';
-  let lastData = null;
   const observer = new ResizeObserver(() => {
     if (plot && holder.clientWidth > 0) plot.setSize({width: holder.clientWidth, height: height()});
   });
@@ -34,13 +33,17 @@ export function rateChart(caption, summary) {
     const opts = {
       width: Math.max(holder.clientWidth, 280),
       height: height(),
-      scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, max * 1.1)]}},
+      // At least a minute wide, so that the first polls do not get sub-second ticks.
+      scales: {
+        x: {time: true, range: (u, min, max) => (max == null ? [min, max] : [Math.min(min, max - 60), max])},
+        y: {range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)]},
+      },
       axes: [
         {stroke: '#4b5563', grid: {stroke: '#e5e7eb'}},
         {stroke: '#4b5563', grid: {stroke: '#e5e7eb'}, label: 'events/s', size: 56},
       ],
       series: [
-        {label: 'time'},
+        {label: 'Time', value: (u, v) => (v == null ? '–' : new Date(v * 1000).toLocaleTimeString())},
         ...labels.map((l, i) => ({label: l, stroke: color(i), width: 2, points: {show: false}, value: (u, v) => (v == null ? '–' : v.toFixed(1))})),
       ],
       legend: {show: true},
@@ -57,8 +60,9 @@ export function rateChart(caption, summary) {
         key = k;
         build(labels);
       }
-      lastData = data;
-      plot.setData(lastData);
+      plot.setData(data);
+      // How many polls the chart shows, for tests and the curious.
+      holder.dataset.points = String(data[0].length);
     },
     destroy() {
       observer.disconnect();

@@ -10,7 +10,7 @@ import {statusBadge, stat} from './common.js';
 import {eventsTable} from './events.js';
 
 const REFRESH_MS = 5000;
-const PAGE = 50;
+const PAGE = 25;
 const KEEP = 500; // newest events fetched
 const HORIZON_MS = 15 * 60e3;
 // Windows tried in turn until one holds KEEP events: a busy node needs only the
@@ -62,10 +62,10 @@ export default {
       err,
       h('section', {'aria-label': 'Figures'}, stats),
       h('section', {'aria-labelledby': 'node-rate-h'}, h('h2', {id: 'node-rate-h'}, 'Throughput'), chart.el),
-      h('section', {'aria-labelledby': 'node-events-h'}, h('h2', {id: 'node-events-h'}, 'Recent events'), eventsNote, eventsBox),
       h('section', {'aria-labelledby': 'node-gaps-h'}, h('h2', {id: 'node-gaps-h'}, 'Gaps'),
         h('p', {class: 'muted'}, 'Sequence numbers the hub does not hold: dropped by the edge (buffer-full, max-age, corrupt-buffer) or missing.'),
-        gapsBox));
+        gapsBox),
+      h('section', {'aria-labelledby': 'node-events-h'}, h('h2', {id: 'node-events-h'}, 'Recent events'), eventsNote, eventsBox));
 
     const unsubscribe = fleet.subscribe((s) => {
       const n = s.nodes.find((x) => x.node === node);

@@ -38,7 +38,7 @@ export default {
     );
 
     const rows = new Map(); // node → {tr, cells: [td…]}
-    let order = '';
+    let order = null; // the node names of the rows shown
 
     function render(s) {
       const nodes = s.nodes;

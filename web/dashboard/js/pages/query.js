@@ -138,6 +138,8 @@ export default {
       } catch (err) {
         if (my !== seq) return;
         results.removeAttribute('aria-busy');
+        // The answer of the previous query would read as this one's.
+        results.hidden = true;
         if (err.status === 400 && /^where:/.test(err.message)) {
           whereError(whereErr, where, err.message);
         } else {
