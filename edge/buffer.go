@@ -522,7 +522,7 @@ func classify(err error) error {
 
 // mapFull turns SQLite's "database or disk is full" into ErrDiskFull.
 func mapFull(err error) error {
-	if isFull(err) {
+	if isFull(err) && !errors.Is(err, ErrDiskFull) {
 		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,34 @@ func checkWithinCap(t *testing.T, b *Buffer, capBytes int64) {
 	if fb := b.Stats().FileBytes; fb > capBytes {
 		t.Fatalf("Stats.FileBytes %d is over the %d byte cap", fb, capBytes)
 	}
+}
+
+// watchPeak samples the size of the buffer's files on disk in the background,
+// so that a cap overshoot during a write is seen, not only between calls. The
+// returned function stops it and returns the largest size seen.
+func watchPeak(t *testing.T, path string) func() int64 {
+	var peak atomic.Int64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+			if sz := diskSize(path); sz > peak.Load() {
+				peak.Store(sz)
+			}
+		}
+	}()
+	var once sync.Once
+	done := func() int64 {
+		once.Do(func() { close(stop); <-stopped })
+		return peak.Load()
+	}
+	t.Cleanup(func() { done() })
+	return done
 }
 
 // dropLedger collects drops as a forwarder would: take the pending ones, mark
@@ -104,6 +133,7 @@ func checkDrops(t *testing.T, b *Buffer, drops []stream.Drop, deleted map[uint64
 // cap, the oldest events go, and the drops account exactly for them.
 func TestBufferDropOldestWithinCap(t *testing.T) {
 	b := openBuffer(t, t.TempDir(), withCap(testCap))
+	peak := watchPeak(t, b.Path)
 	deleted := map[uint64]bool{}
 	var ledger dropLedger
 	for i := 0; i < 1200; i++ {
@@ -128,6 +158,9 @@ func TestBufferDropOldestWithinCap(t *testing.T) {
 		if i%100 == 99 {
 			ledger.collect(t, b)
 		}
+	}
+	if p := peak(); p > testCap {
+		t.Fatalf("the files took %d bytes on disk while writing, over the %d byte cap", p, testCap)
 	}
 	ledger.collect(t, b)
 	dropped := checkDrops(t, b, ledger.drops, deleted, stream.ReasonBufferFull)
@@ -216,6 +249,7 @@ func TestBufferAppendLargerThanCap(t *testing.T) {
 
 func TestBufferLeaseProtectsInFlight(t *testing.T) {
 	b := openBuffer(t, t.TempDir(), withCap(testCap))
+	peak := watchPeak(t, b.Path)
 	_, leased := mustAppend(t, b, "s", inputs("a", 100, 350))
 	b.Lease(leased)
 	var ledger dropLedger
@@ -244,6 +278,9 @@ func TestBufferLeaseProtectsInFlight(t *testing.T) {
 	}
 	ledger.collect(t, b)
 	checkDrops(t, b, ledger.drops, nil, stream.ReasonBufferFull)
+	if p := peak(); p > testCap {
+		t.Fatalf("the files took %d bytes on disk while writing, over the %d byte cap", p, testCap)
+	}
 }
 
 // fakeClock is a settable clock for Now.
@@ -412,5 +449,34 @@ func TestBufferReclaim(t *testing.T) {
 	}
 	if f, _ := mustAppend(t, b, "s", inputs("b", 1, 0)); f != 5001 {
 		t.Fatalf("seq after reclaim = %d", f)
+	}
+}
+
+// TestBufferConcurrentAppendsUnderCap has grouped appends make room together.
+func TestBufferConcurrentAppendsUnderCap(t *testing.T) {
+	b := openBuffer(t, t.TempDir(), withCap(testCap))
+	peak := watchPeak(t, b.Path)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 60; i++ {
+				if _, _, err := b.Append(t.Context(), "s", inputs("a", 1+(w*7+i)%25, 350)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak(); p > testCap {
+		t.Fatalf("the files took %d bytes on disk while writing, over the %d byte cap", p, testCap)
+	}
+	var ledger dropLedger
+	ledger.collect(t, b)
+	checkDrops(t, b, ledger.drops, nil, stream.ReasonBufferFull)
+	if b.Stats().Dropped == 0 {
+		t.Fatal("nothing was dropped")
 	}
 }

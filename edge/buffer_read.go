@@ -66,7 +66,8 @@ func (b *Buffer) Read(ctx context.Context, after uint64, maxEvents, maxBytes int
 // Delete removes the held events of streamName with seq in [first, last]; the
 // caller calls it once JetStream has acknowledged the batch that holds them.
 // Events of other streams in that range stay. Deleting events already gone is
-// not an error.
+// not an error. A range whose pages would overflow the write-ahead log's budget
+// is deleted in several transactions; an error can leave a part deleted.
 func (b *Buffer) Delete(ctx context.Context, streamName string, first, last uint64) error {
 	if first == 0 || last < first || last >= math.MaxInt64 {
 		return fmt.Errorf("delete from buffer: seq range %d..%d is empty or out of range", first, last)
@@ -77,39 +78,88 @@ func (b *Buffer) Delete(ctx context.Context, streamName string, first, last uint
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
+	for from := first; from <= last; {
+		to, pages, err := b.deleteChunk(ctx, from, last)
+		if err != nil {
+			return fmt.Errorf("delete from buffer: %w", err)
+		}
+		b.prepareWAL(ctx, pages)
+		if err := b.deleteTx(ctx, streamName, from, to); err != nil {
+			return fmt.Errorf("delete from buffer: %w", err)
+		}
+		b.afterWrite()
+		from = to + 1
+	}
+	return nil
+}
+
+// deleteChunk returns the end of the next part of [from, last] to delete in one
+// transaction: one whose rows (of every stream, since they share pages) fit in
+// half the log's budget, and about how many pages the part rewrites.
+func (b *Buffer) deleteChunk(ctx context.Context, from, last uint64) (uint64, int64, error) {
+	limit := b.lim.walBudget / 2
+	var total int64
+	if err := b.conn.QueryRowContext(ctx, "SELECT coalesce(sum(length(data) + length(stream) + 38), 0) FROM events WHERE seq BETWEEN ? AND ?",
+		int64(from), int64(last)).Scan(&total); err != nil {
+		return 0, 0, err
+	}
+	if total <= limit {
+		return last, total/b.lim.pageSize + 4, nil
+	}
+	rows, err := b.conn.QueryContext(ctx, "SELECT seq, length(data) + length(stream) + 38 FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+		int64(from), int64(last))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	end, size := from, int64(0)
+	for rows.Next() {
+		var seq, n int64
+		if err := rows.Scan(&seq, &n); err != nil {
+			return 0, 0, err
+		}
+		if size > 0 && size+n > limit {
+			break
+		}
+		end, size = uint64(seq), size+n
+	}
+	return end, size/b.lim.pageSize + 4, rows.Err()
+}
+
+// deleteTx deletes the events of streamName in [first, last] in one transaction.
+func (b *Buffer) deleteTx(ctx context.Context, streamName string, first, last uint64) error {
 	tx, err := b.conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+		return mapFull(err)
 	}
 	defer tx.Rollback()
 	var n, bytes int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(data)), 0) FROM events WHERE seq BETWEEN ? AND ? AND stream = ?",
 		int64(first), int64(last), streamName).Scan(&n, &bytes); err != nil {
-		return fmt.Errorf("delete from buffer: %w", err)
+		return err
 	}
 	if n == 0 {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE seq BETWEEN ? AND ? AND stream = ?", int64(first), int64(last), streamName); err != nil {
-		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+		return mapFull(err)
 	}
 	st := b.st
 	st.buffered -= n
 	st.bufferedBytes -= bytes
 	if st.ackedSeq, err = ackedSeq(ctx, tx, st.lastSeq); err != nil {
-		return fmt.Errorf("delete from buffer: %w", err)
+		return err
 	}
 	if err := saveState(ctx, tx, st); err != nil {
-		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+		return mapFull(err)
 	}
 	if err := pruneDrops(ctx, tx, st); err != nil {
-		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+		return mapFull(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("delete from buffer: %w", mapFull(err))
+		return mapFull(err)
 	}
 	b.st = st
-	b.afterWrite()
 	return nil
 }
 

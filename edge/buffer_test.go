@@ -116,6 +116,19 @@ func TestBufferCommitThenReopen(t *testing.T) {
 	}
 }
 
+func TestBufferPathWithURIChars(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a?b#c%20d")
+	b := openBuffer(t, dir)
+	mustAppend(t, b, "s", inputs("a", 1, 0))
+	if _, err := os.Stat(filepath.Join(dir, "buf.db")); err != nil {
+		t.Fatalf("the file is not at its path: %v", err)
+	}
+	b.Close()
+	if b = openBuffer(t, dir); b.Stats().LastSeq != 1 {
+		t.Fatalf("reopen lost the event: %+v", b.Stats())
+	}
+}
+
 func TestBufferSeqNeverReused(t *testing.T) {
 	dir := t.TempDir()
 	b := openBuffer(t, dir)
