@@ -260,7 +260,7 @@ func peerPublish(dir string, bodies [][]byte) (float64, error) {
 		return 0, err
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
 	ctx := context.Background()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PEER", Subjects: []string{"peer.>"}, Storage: jetstream.FileStorage}); err != nil {
 		return 0, err
@@ -272,18 +272,34 @@ func peerPublish(dir string, bodies [][]byte) (float64, error) {
 		}
 	}
 	t0 := time.Now()
+	// A window of 4,000 outstanding publishes, as nats.go recommends for async
+	// publishing; every ack is checked.
+	const window = 4000
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	wait := func(f jetstream.PubAckFuture) error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return err
+		}
+	}
+	acked := 0
 	for _, m := range msgs {
+		if len(futures)-acked >= window {
+			if err := wait(futures[acked]); err != nil {
+				return 0, err
+			}
+			acked++
+		}
 		f, err := js.PublishAsync("peer.bench", m)
 		if err != nil {
 			return 0, err
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
+	for _, f := range futures[acked:] {
+		if err := wait(f); err != nil {
 			return 0, err
 		}
 	}
