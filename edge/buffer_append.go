@@ -241,7 +241,6 @@ func (b *Buffer) commitAppends(batch []*appendReq) {
 			}
 		}
 	}
-	b.publishStats()
 	b.afterWrite()
 }
 
