@@ -11,7 +11,8 @@ import livePage from './pages/live.js';
 import countersPage from './pages/counters.js';
 
 const main = document.getElementById('main');
-let current = null; // {name, page, instance}
+let current = null; // {name, arg, instance}
+let routed = false; // set after the first page is shown
 
 // parseHash splits location.hash into a path and its query parameters.
 function parseHash() {
@@ -76,7 +77,6 @@ function route() {
   }
   routed = true;
 }
-let routed = false;
 
 const status = document.getElementById('hub-status');
 fleet.subscribe((s) => {

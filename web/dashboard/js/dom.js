@@ -37,27 +37,6 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-// table builds a <table> with a caption, column headers (th scope=col) and rows.
-// Each row is an array of cells; a cell is a node, a string, or {th: true, ...}
-// for a row header (th scope=row), or {cell, class} to add a class.
-export function table({caption, columns, rows, className = '', empty = 'Nothing yet.'}) {
-  const head = h('thead', {}, h('tr', {}, columns.map((c) => {
-    const col = typeof c === 'string' ? {label: c} : c;
-    return h('th', {scope: 'col', class: col.num ? 'num' : null}, col.label);
-  })));
-  const numCols = columns.map((c) => typeof c === 'object' && c.num);
-  const body = h('tbody', {}, rows.map((r) => h('tr', {}, r.map((cell, i) => {
-    const spec = cell && typeof cell === 'object' && !(cell instanceof Node) && !Array.isArray(cell) ? cell : {cell};
-    const cls = [numCols[i] ? 'num' : '', spec.class || ''].join(' ').trim() || null;
-    return spec.th ? h('th', {scope: 'row', class: cls}, spec.cell) : h('td', {class: cls}, spec.cell);
-  }))));
-  if (rows.length === 0) {
-    body.append(h('tr', {}, h('td', {colspan: columns.length, class: 'empty'}, empty)));
-  }
-  return h('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption},
-    h('table', {class: className}, h('caption', {}, caption), head, body));
-}
-
 // field wraps a control with its visible label (and an optional hint, linked by
 // aria-describedby).
 export function field(label, control, hint) {

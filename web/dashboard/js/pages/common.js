@@ -10,9 +10,3 @@ export function statusBadge(online) {
 export function stat(label, value, key) {
   return h('div', {class: 'stat', dataset: {stat: key}}, h('dt', {}, label), h('dd', {}, value));
 }
-
-// errorBox shows an API error; it is a live region so that it is announced.
-export function errorBox(err) {
-  if (!err) return null;
-  return h('p', {class: 'error', role: 'alert'}, err.message);
-}

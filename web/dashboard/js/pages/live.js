@@ -3,7 +3,7 @@
 // connection and buffers new events, up to the row limit; resuming shows them.
 import * as api from '../api.js';
 import * as format from '../format.js';
-import {h, field, replace} from '../dom.js';
+import {h, field} from '../dom.js';
 import {patternBuilder} from './pattern.js';
 import {eventRow, EVENT_COLUMNS, whereError} from './events.js';
 
