@@ -35,9 +35,9 @@ type Materializer struct {
 	// again from the start (used when the index was created empty).
 	Replay bool
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	cons   jetstream.Consumer
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	cons    jetstream.Consumer
 	running atomic.Bool
 
 	// Figures for /metrics.

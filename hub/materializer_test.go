@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tributary-edge/tributary/internal/natstest"
 	"github.com/tributary-edge/tributary/pattern"
 	"github.com/tributary-edge/tributary/stream"
 )
@@ -83,9 +84,12 @@ func TestGarbageIsRejectedWhileGoodTrafficFlows(t *testing.T) {
 	garbage := [][]byte{
 		[]byte("hello"),
 		{},
-		good[:len(good)-3],                            // truncated
-		append([]byte{9}, good[1:]...),                // unknown version
-		func() []byte { b, _ := stream.EncodeEvents(nil, "other", "ep", "s", []stream.Record{{Seq: 1, Data: json.RawMessage(`{}`)}}); return b }(), // node mismatch
+		good[:len(good)-3],             // truncated
+		append([]byte{9}, good[1:]...), // unknown version
+		func() []byte {
+			b, _ := stream.EncodeEvents(nil, "other", "ep", "s", []stream.Record{{Seq: 1, Data: json.RawMessage(`{}`)}})
+			return b
+		}(), // node mismatch
 	}
 	const batches, per = 20, 50
 	for i := 0; i < batches; i++ {
@@ -192,4 +196,30 @@ func TestLiveSubscribersSeeNewEventsAndSlowOnesAreCut(t *testing.T) {
 	if err := slow.Err(); err != ErrSlowSubscriber {
 		t.Fatalf("slow subscriber ended with %v", err)
 	}
+}
+
+// TestExternalNATS runs the hub against an existing JetStream deployment
+// (--nats-url) instead of its embedded server.
+func TestExternalNATS(t *testing.T) {
+	ns := natstest.Start(t, "")
+	h := New()
+	h.DataDir, h.NATSURL = t.TempDir(), ns.ClientURL()
+	if err := h.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.nats != nil {
+		t.Fatal("the embedded server started although NATSURL was set")
+	}
+	if h.ClientURL() != ns.ClientURL() {
+		t.Fatalf("ClientURL %s, want the external %s", h.ClientURL(), ns.ClientURL())
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	publishEvents(t, js, "x1", "ep", 1, 25)
+	waitUntil(t, "events from the external server", func() bool { return nodeEvents(t, h, "x1").Events == 25 })
 }
