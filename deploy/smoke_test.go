@@ -123,6 +123,7 @@ func checkVersion(t *testing.T, cmd *exec.Cmd, binary, version, platform string)
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
 	line := strings.TrimSpace(string(out))
+	t.Logf("%s", line)
 	prefix := fmt.Sprintf("%s %s (commit ", binary, version)
 	suffix := ", " + platform + ")"
 	if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) || strings.Contains(line, "commit unknown") {
@@ -163,8 +164,8 @@ func (s *smoke) deliverThroughHub(qemu, agent, hub, node string) {
 		"--hub", "nats://"+natsAddr,
 		"--data", filepath.Join(tmp, "edge"),
 		"--listen", agentAddr))
-	s.waitFor(startTimeout, "the emulated agent to serve its status", func() (bool, string) {
-		code, body, err := get(agentURL + "/api/v1/status")
+	s.waitFor(startTimeout, "the emulated agent to become healthy", func() (bool, string) {
+		code, body, err := get(agentURL + "/healthz")
 		return err == nil && code == http.StatusOK, describe(code, body, err)
 	})
 
@@ -185,9 +186,15 @@ func (s *smoke) deliverThroughHub(qemu, agent, hub, node string) {
 		return err == nil && code == http.StatusOK, describe(code, body, err)
 	})
 
+	started := time.Now()
 	s.waitDelivered(agentURL, hubURL, node, smokeEvents)
+	t.Logf("%d events buffered while the hub was down: all at the hub, once each, %v after it started",
+		smokeEvents, time.Since(started).Round(time.Millisecond))
+	started = time.Now()
 	ingest(t, agentURL, smokeEvents+1, liveEvents)
 	s.waitDelivered(agentURL, hubURL, node, smokeEvents+liveEvents)
+	t.Logf("%d more events sent while connected: at the hub, once each, within %v",
+		liveEvents, time.Since(started).Round(time.Millisecond))
 }
 
 // agentStatus is the edge agent's GET /api/v1/status.
