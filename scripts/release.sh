@@ -8,12 +8,14 @@
 #       dist/SHA256SUMS, replacing whatever dist/ held. A leading "v" is dropped.
 #       Each tarball holds tributary_<VERSION>_linux_<arch>/ with edge-agent,
 #       hub, README.md, LICENSE and deploy/ (install.sh, systemd units, env
-#       examples, the install guide).
+#       examples, the install guide). In a git checkout the release is built
+#       from a clean export of HEAD, so that it is exactly the stamped commit:
+#       uncommitted changes are left out.
 #
 #   scripts/release.sh build OUTDIR ARCH CMD...
-#       Builds only the binaries, with the same flags, to OUTDIR/ARCH/CMD.
-#       ARCH is amd64, arm64 or armv7; CMD is edge-agent or hub. The version
-#       stamped is $VERSION (default "dev").
+#       Builds only the binaries of the work tree, with the same flags, to
+#       OUTDIR/ARCH/CMD. ARCH is amd64, arm64 or armv7; CMD is edge-agent or
+#       hub. The version stamped is $VERSION (default "dev").
 #
 # Environment: SOURCE_DATE_EPOCH (default: the commit time of HEAD) fixes the
 # tarballs' timestamps; CC_amd64, CC_arm64, CC_armv7 override the C compilers.
@@ -81,16 +83,18 @@ check_binary() {
 		die "$bin: not statically linked: $desc"
 }
 
-# build OUTDIR ARCH VERSION COMMIT CMD... builds each CMD for ARCH into OUTDIR.
+# build SRC OUTDIR ARCH VERSION COMMIT CMD... builds each CMD of the source
+# tree SRC for ARCH into OUTDIR.
 build() {
-	local out=$1 arch=$2 version=$3 commit=$4
-	shift 4
+	local src=$1 out=$2 arch=$3 version=$4 commit=$5
+	shift 5
 	local pkgs=() cmd
 	for cmd in "$@"; do
-		[ -d "cmd/$cmd" ] || die "no command cmd/$cmd"
+		[ -d "$src/cmd/$cmd" ] || die "no command cmd/$cmd"
 		pkgs+=("./cmd/$cmd")
 	done
 	mkdir -p "$out"
+	out=$(cd "$out" && pwd)
 	local ldflags="-s -w"
 	ldflags+=" -X $module/internal/version.Version=$version"
 	ldflags+=" -X $module/internal/version.Commit=$commit"
@@ -100,8 +104,8 @@ build() {
 	log=$(mktemp)
 	echo "release: building $* for linux/$arch"
 	# shellcheck disable=SC2086 # goenv is VAR=value words without spaces
-	if ! env $goenv go build -trimpath -tags "$tags" -ldflags "$ldflags" \
-		-o "$out/" "${pkgs[@]}" >"$log" 2>&1; then
+	if ! (cd "$src" && env $goenv go build -trimpath -tags "$tags" -ldflags "$ldflags" \
+		-o "$out/" "${pkgs[@]}") >"$log" 2>&1; then
 		cat "$log" >&2
 		rm -f "$log"
 		die "build for $arch failed"
@@ -129,7 +133,7 @@ if [ "${1:-}" = build ]; then
 	[ $# -ge 4 ] || die "usage: scripts/release.sh build OUTDIR ARCH CMD..."
 	out=$2 arch=$3
 	shift 3
-	build "$out/$arch" "$arch" "${VERSION:-dev}" "$(commit_id)" "$@"
+	build . "$out/$arch" "$arch" "${VERSION:-dev}" "$(commit_id)" "$@"
 	exit 0
 fi
 
@@ -137,33 +141,40 @@ fi
 version=${1#v}
 [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$ ]] ||
 	die "version \"$1\" is not of the form x.y.z (e.g. \`make release VERSION=1.2.3\`)"
-for f in README.md LICENSE deploy/arm/install.sh; do
-	[ -f "$f" ] || die "$f is missing; it goes into every tarball"
-done
 commit=$(commit_id)
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 fi
 [[ "$SOURCE_DATE_EPOCH" =~ ^[0-9]+$ ]] || die "SOURCE_DATE_EPOCH \"$SOURCE_DATE_EPOCH\" is not a Unix time"
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	echo "release: warning: the work tree has uncommitted changes; the binaries say commit $commit but are not built from it" >&2
-fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
+
+src=.
+if [ "$commit" != unknown ]; then
+	src=$work/src
+	mkdir -p "$src"
+	git archive --format=tar HEAD | tar -x -C "$src"
+	if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+		echo "release: note: uncommitted changes and untracked files are left out; building commit $commit" >&2
+	fi
+fi
+for f in README.md LICENSE deploy/arm/install.sh; do
+	[ -f "$src/$f" ] || die "$f is missing (or not committed); it goes into every tarball"
+done
 
 rm -rf dist
 mkdir -p dist
 for arch in "${arches[@]}"; do
 	name="tributary_${version}_linux_${arch}"
 	top="$work/stage/$name"
-	build "$top" "$arch" "$version" "$commit" edge-agent hub
-	install -m 0644 README.md LICENSE "$top/"
+	build "$src" "$top" "$arch" "$version" "$commit" edge-agent hub
+	install -m 0644 "$src/README.md" "$src/LICENSE" "$top/"
 	mkdir -p "$top/deploy"
 	# Everything in deploy/arm/ that belongs on a device: the build-machine
 	# setup script and Go test files stay behind.
-	for f in deploy/arm/*; do
+	for f in "$src"/deploy/arm/*; do
 		case "$(basename "$f")" in
 		setup.sh | *.go) continue ;;
 		esac
