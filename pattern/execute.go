@@ -88,6 +88,8 @@ func Execute(ctx context.Context, idx Index, q *Query) (*Result, error) {
 	}
 	x := &execution{ctx: ctx, idx: idx, q: q, nodes: nodes, matched: make([]int64, len(nodes)),
 		res: &Result{Pattern: q.text, Nodes: make(map[string]NodeResult, len(nodes)), Matches: []stream.Event{}}}
+	// A Query whose Limit was changed after Prepare still gets sane pages.
+	x.limit = min(max(q.Limit, 1), MaxLimit)
 	x.m = q.matcher()
 	defer x.m.release()
 
@@ -139,6 +141,7 @@ type execution struct {
 	matched []int64 // per node, index as in nodes
 	res     *Result
 	reads   int
+	limit   int
 }
 
 // read counts one event read and checks ctx now and then.
@@ -247,7 +250,7 @@ func (x *execution) page() (err error) {
 		if !x.m.match(ev) {
 			continue
 		}
-		if len(x.res.Matches) == x.q.Limit {
+		if len(x.res.Matches) == x.limit {
 			// A match beyond the page: there is a next page.
 			x.res.Next = EncodeCursor(PositionOf(&x.res.Matches[len(x.res.Matches)-1]))
 			exhausted = false
@@ -291,7 +294,7 @@ func (x *execution) countAndPage() (err error) {
 			continue
 		}
 		switch {
-		case len(x.res.Matches) < x.q.Limit:
+		case len(x.res.Matches) < x.limit:
 			x.keep(ev)
 		case x.res.Next == "":
 			x.res.Next = EncodeCursor(PositionOf(&x.res.Matches[len(x.res.Matches)-1]))

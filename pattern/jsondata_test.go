@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
@@ -222,4 +224,41 @@ func FuzzDecodeData(f *testing.F) {
 func isJSONObject(in []byte) bool {
 	t := bytes.TrimLeft(in, " \t\r\n")
 	return json.Valid(in) && len(t) > 0 && t[0] == '{'
+}
+
+func TestSimpleDecimalMatchesParseFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	lits := []string{"0.1", "0.3", "-0.0", "123456789012.345", "-0.000000000000001", "999999999999999.", "1.5", "3.14159265358979"}
+	for range 200_000 {
+		intDigits := 1 + rng.IntN(8)
+		fracDigits := 1 + rng.IntN(15-min(intDigits, 14))
+		var b strings.Builder
+		if rng.IntN(2) == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteByte(byte('1' + rng.IntN(9)))
+		for range intDigits - 1 {
+			b.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		b.WriteByte('.')
+		for range fracDigits {
+			b.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		lits = append(lits, b.String())
+	}
+	for _, lit := range lits {
+		want, err := strconv.ParseFloat(lit, 64)
+		got, ok := simpleDecimal([]byte(lit))
+		if err != nil || !ok {
+			// Not a simple decimal (the "999999999999999." form): the slow path
+			// handles it; it must not claim it.
+			if ok {
+				t.Fatalf("%s: claimed by the fast path, ParseFloat says %v", lit, err)
+			}
+			continue
+		}
+		if got != want || math.Signbit(got) != math.Signbit(want) {
+			t.Fatalf("%s: %v, ParseFloat gives %v", lit, got, want)
+		}
+	}
 }
