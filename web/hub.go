@@ -153,14 +153,8 @@ func (a *hubAPI) live(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	for _, n := range q.Nodes {
-		ok, err := a.h.Index.HasNode(ctx, n)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %q", pattern.ErrUnknownNode, n)
-		}
+	if _, err := pattern.Scope(ctx, a.h.Index, q); err != nil {
+		return err
 	}
 	sub := a.h.Live.Subscribe(q)
 	defer sub.Close()
