@@ -69,10 +69,10 @@ func TestARMSmoke(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			agent := filepath.Join(dir, tg.name, "edge-agent")
 			checkStatic(t, agent, tg.machine, tg.class, tg.file)
-			qemu := findQEMU(t, tg.qemu)
-			checkVersion(t, exec.Command(qemu, agent, "--version"), "edge-agent", version, tg.platform)
+			emu := newEmulator(t, findQEMU(t, tg.qemu), agent)
+			checkVersion(t, emu.command("--version"), "edge-agent", version, tg.platform)
 			s := &smoke{t: t, deadline: time.Now().Add(archTimeout)}
-			s.deliverThroughHub(qemu, agent, hub, "smoke-"+tg.name)
+			s.deliverThroughHub(emu, hub, "smoke-"+tg.name)
 		})
 	}
 }
@@ -154,19 +154,82 @@ type smoke struct {
 	procs    []*process
 }
 
-// deliverThroughHub runs the agent under qemu with no hub listening, ingests
+// emulator runs an ARM binary under qemu-user. As root, with a static qemu, it
+// runs both inside an otherwise empty root directory: no /lib, no /etc, no
+// /usr, which proves that the binary needs nothing from the distribution.
+type emulator struct {
+	qemu, binary string // paths as the process sees them
+	root         string // the chroot, or "" when not confined
+	dataDir      string // a writable directory as the process sees it
+}
+
+// newEmulator prepares to run binary under qemu, confined when it can be.
+func newEmulator(t *testing.T, qemu, binary string) *emulator {
+	t.Helper()
+	if os.Geteuid() != 0 || !isStatic(qemu) {
+		t.Logf("running under %s without a chroot (needs root and a static qemu)", qemu)
+		return &emulator{qemu: qemu, binary: binary, dataDir: filepath.Join(t.TempDir(), "edge")}
+	}
+	root := t.TempDir()
+	copyFile(t, qemu, filepath.Join(root, "qemu"))
+	copyFile(t, binary, filepath.Join(root, filepath.Base(binary)))
+	// SQLite may want a temporary directory.
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("running under %s in an empty root directory holding only it and %s", filepath.Base(qemu), filepath.Base(binary))
+	return &emulator{qemu: "/qemu", binary: "/" + filepath.Base(binary), root: root, dataDir: "/data"}
+}
+
+// command returns the command that runs the binary with args under qemu.
+func (e *emulator) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.qemu, append([]string{e.binary}, args...)...)
+	if e.root != "" {
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: e.root}
+	}
+	return cmd
+}
+
+// isStatic reports whether path is an ELF executable without an interpreter.
+func isStatic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deliverThroughHub runs the emulated agent with no hub listening, ingests
 // events, starts the hub, and checks that the hub ends up with each event
 // exactly once; then checks that events ingested while connected arrive too.
-func (s *smoke) deliverThroughHub(qemu, agent, hub, node string) {
+func (s *smoke) deliverThroughHub(emu *emulator, hub, node string) {
 	t := s.t
 	tmp := t.TempDir()
 	agentAddr, httpAddr, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	agentURL, hubURL := "http://"+agentAddr, "http://"+httpAddr
 
-	s.start("edge-agent", exec.Command(qemu, agent,
+	s.start("edge-agent", emu.command(
 		"--node", node,
 		"--hub", "nats://"+natsAddr,
-		"--data", filepath.Join(tmp, "edge"),
+		"--data", emu.dataDir,
 		"--listen", agentAddr))
 	s.waitFor(startTimeout, "the emulated agent to become healthy", func() (bool, string) {
 		code, body, err := get(agentURL + "/healthz")
@@ -356,7 +419,10 @@ func (s *smoke) start(name string, cmd *exec.Cmd) {
 	t.Helper()
 	p := &process{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -194,13 +194,16 @@ done
 
 echo
 echo "release: tributary $version (commit $commit) in $(($(date +%s) - start))s"
-printf '%-8s %12s %12s %14s\n' arch edge-agent hub tarball
+size() {
+	stat -c %s "$1" | awk '{ printf "%d (%.1f MiB)", $1, $1 / 1048576 }'
+}
+printf '%-6s  %-24s  %-24s  %-24s\n' arch edge-agent hub tarball
 for arch in "${arches[@]}"; do
 	name="tributary_${version}_linux_${arch}"
-	printf '%-8s %12s %12s %14s\n' "$arch" \
-		"$(stat -c %s "$work/stage/$name/edge-agent")" \
-		"$(stat -c %s "$work/stage/$name/hub")" \
-		"$(stat -c %s "dist/$name.tar.gz")"
+	printf '%-6s  %-24s  %-24s  %-24s\n' "$arch" \
+		"$(size "$work/stage/$name/edge-agent")" \
+		"$(size "$work/stage/$name/hub")" \
+		"$(size "dist/$name.tar.gz")"
 done
 echo
 cat dist/SHA256SUMS
