@@ -322,13 +322,13 @@ func postJSON(t testing.TB, u string, body any) (int, []byte) {
 }
 
 type queryResult struct {
-	Pattern string                     `json:"pattern"`
-	Holds   bool                       `json:"holds"`
+	Pattern string                             `json:"pattern"`
+	Holds   bool                               `json:"holds"`
 	Nodes   map[string]struct{ Matched int64 } `json:"nodes"`
-	Matches []stream.Event             `json:"matches"`
-	Next    string                     `json:"next"`
-	Count   *int64                     `json:"count"`
-	Scanned int64                      `json:"scanned"`
+	Matches []stream.Event                     `json:"matches"`
+	Next    string                             `json:"next"`
+	Count   *int64                             `json:"count"`
+	Scanned int64                              `json:"scanned"`
 }
 
 // query runs one GET query page.
