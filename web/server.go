@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,7 @@ type Server struct {
 // NewServer returns a server with defaults: it listens on Addr and is always ready.
 func NewServer(addr string) *Server {
 	e := echo.New()
+	e.JSONSerializer = jsonSerializer{}
 	e.HideBanner = true
 	e.HidePort = true
 	s := &Server{Addr: addr, Logger: zerolog.Nop(), echo: e}
@@ -105,4 +107,21 @@ func (s *Server) metrics(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
 	return WriteMetrics(c.Response(), s.Collectors)
+}
+
+// jsonSerializer writes JSON without escaping <, > and &, so that messages such
+// as `unexpected token ">"` read as written.
+type jsonSerializer struct{}
+
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
+
+func (jsonSerializer) Deserialize(c echo.Context, i any) error {
+	return json.NewDecoder(c.Request().Body).Decode(i)
 }
