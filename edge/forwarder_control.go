@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -93,12 +94,25 @@ func (f *Forwarder) publishControl(ctx context.Context, kind stream.Kind, subjec
 	if msgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
-	pctx, cancel := context.WithTimeout(ctx, f.AckTimeout)
-	defer cancel()
-	if _, err := f.js.PublishMsg(pctx, msg); err != nil {
+	// Async publish, because its future fails with ErrDisconnected as soon as
+	// the connection drops; a synchronous request would wait out AckTimeout
+	// and hold up the whole session.
+	fut, err := f.js.PublishMsgAsync(msg)
+	if err != nil {
 		return fmt.Errorf("publish %v: %w", kind, domainError(err))
 	}
-	return nil
+	timeout := time.NewTimer(f.AckTimeout)
+	defer timeout.Stop()
+	select {
+	case <-fut.Ok():
+		return nil
+	case err := <-fut.Err():
+		return fmt.Errorf("publish %v: %w", kind, domainError(err))
+	case <-timeout.C:
+		return fmt.Errorf("publish %v: no acknowledgement within %v", kind, f.AckTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // domainError marks the NATS errors that mean the hub cannot be reached now.
