@@ -156,7 +156,7 @@ do_install() {
 			systemctl restart "$unit"
 			echo "install: $unit running; see: systemctl status $unit"
 		else
-			echo "install: $unit enabled; start it with: systemctl start $unit"
+			echo "install: $unit enabled, not (re)started; when ready: systemctl restart $unit"
 		fi
 	else
 		echo "install: systemd is not running here; files are installed, start $bin_path yourself" >&2
