@@ -183,9 +183,11 @@ func (p *ingestParser) syntaxError(err error, base int) error {
 // event checks one top-level value that starts at byte start of the body and
 // keeps it.
 func (p *ingestParser) event(i, start int, raw json.RawMessage) error {
-	line, _ := lineCol(p.body, start)
 	in, data, err := parseEvent(raw, p.now, p.max, &p.data)
 	if err != nil {
+		// Only on error: counting lines for every event would make a large
+		// body cost quadratic time.
+		line, _ := lineCol(p.body, start)
 		return fmt.Errorf("%w: event %d (line %d): %v", err.kind, i, line, err.reason)
 	}
 	p.events = append(p.events, in)
@@ -241,12 +243,12 @@ func parseEvent(raw []byte, now int64, max int, dst *bytes.Buffer) (Input, [2]in
 	// A "ts" key is spelled with those letters or with a \u escape; skip the
 	// field decoding for events that cannot have one.
 	if bytes.Contains(t, []byte("ts")) || bytes.Contains(t, []byte(`\u`)) {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(t, &fields); err != nil {
+		raw, err := topLevelField(dst.Bytes()[start:end], "ts")
+		if err != nil {
 			dst.Truncate(start)
 			return fail(ErrBadBody, "%v", err)
 		}
-		v, ok, err := stream.EventTime(fields["ts"])
+		v, ok, err := stream.EventTime(raw)
 		if err != nil {
 			dst.Truncate(start)
 			return fail(ErrBadBody, "%v", err)
@@ -298,4 +300,81 @@ func parseLine(line []byte, now int64, max int) (Input, error) {
 	}
 	in.Data = json.RawMessage(buf.Bytes()[span[0]:span[1]])
 	return in, nil
+}
+
+// topLevelField returns the raw value of the top-level key name in obj, a
+// compacted and valid JSON object, or nil when it has none (the last one when
+// repeated, as encoding/json does). Keys written with escapes are decoded, so
+// "\u0074s" is "ts" too.
+func topLevelField(obj []byte, name string) (json.RawMessage, error) {
+	var found json.RawMessage
+	i := 1 // past '{'
+	for i < len(obj) && obj[i] != '}' {
+		kEnd := skipString(obj, i)
+		key := obj[i+1 : kEnd-1]
+		match := string(key) == name
+		if !match && bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if err := json.Unmarshal(obj[i:kEnd], &k); err != nil {
+				return nil, err
+			}
+			match = k == name
+		}
+		vStart := kEnd + 1 // past ':'
+		vEnd := skipValue(obj, vStart)
+		if match {
+			found = obj[vStart:vEnd]
+		}
+		i = vEnd
+		if i < len(obj) && obj[i] == ',' {
+			i++
+		}
+	}
+	return found, nil
+}
+
+// skipString returns the offset just past the JSON string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the offset just past the compact JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = skipString(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' {
+			j++
+		}
+		return j
+	}
 }
