@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/tributary-edge/tributary/edge"
 	"github.com/tributary-edge/tributary/internal/cli"
 	"github.com/tributary-edge/tributary/internal/version"
@@ -102,22 +100,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	return c, nil
 }
 
-// newLogger returns a zerolog logger writing JSON, or console text for people.
-func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(level)
-	if err != nil {
-		return zerolog.Nop(), fmt.Errorf("--log-level %q: %v", level, err)
-	}
-	switch format {
-	case "json":
-	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
-	default:
-		return zerolog.Nop(), fmt.Errorf("--log-format %q: want json or console", format)
-	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
 // run is the whole program: it returns the exit status (0 after a clean stop, 1
 // when the agent cannot start, 2 for bad usage).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -137,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, version.String("edge-agent"))
 		return 0
 	}
-	log, err := newLogger(c.logFormat, c.logLevel, stderr)
+	log, err := cli.NewLogger(c.logFormat, c.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "edge-agent:", err)
 		return 2

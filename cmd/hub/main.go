@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/tributary-edge/tributary/hub"
 	"github.com/tributary-edge/tributary/internal/cli"
 	"github.com/tributary-edge/tributary/internal/version"
@@ -70,22 +68,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	return c, nil
 }
 
-// newLogger returns a zerolog logger writing JSON, or console text for people.
-func newLogger(format, level string, w io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(level)
-	if err != nil {
-		return zerolog.Nop(), fmt.Errorf("--log-level %q: %v", level, err)
-	}
-	switch format {
-	case "json":
-	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
-	default:
-		return zerolog.Nop(), fmt.Errorf("--log-format %q: want json or console", format)
-	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	c, err := parse(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -99,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, version.String("hub"))
 		return 0
 	}
-	log, err := newLogger(c.logFormat, c.logLevel, stderr)
+	log, err := cli.NewLogger(c.logFormat, c.logLevel, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "hub:", err)
 		return 2
