@@ -28,7 +28,6 @@ func init() {
 	registerError(edge.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable)
 	registerError(edge.ErrNotReady, http.StatusServiceUnavailable, CodeUnavailable)
 	registerError(counters.ErrOverflow, http.StatusBadRequest, CodeInvalid)
-	registerError(stream.ErrInvalidName, http.StatusBadRequest, CodeInvalid)
 }
 
 // EdgeAgent is what the edge agent's local API needs; *edge.Agent implements it.

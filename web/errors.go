@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tributary-edge/tributary/stream"
 )
 
 // Error codes of the API's error body.
@@ -46,10 +48,13 @@ type errorKind struct {
 }
 
 // errorTable is the one place where domain errors become statuses. Files that add
-// handlers append their sentinels in an init function.
-var errorTable []errorKind
+// handlers append their own sentinels in an init function; the ones both APIs
+// share are here.
+var errorTable = []errorKind{
+	{stream.ErrInvalidName, http.StatusBadRequest, CodeInvalid},
+}
 
-// registerErrors adds sentinel mappings to errorTable.
+// registerError adds sentinel mappings to errorTable.
 func registerError(err error, status int, code string) {
 	errorTable = append(errorTable, errorKind{err, status, code})
 }

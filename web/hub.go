@@ -26,7 +26,6 @@ func init() {
 	registerError(counters.ErrInvalid, http.StatusBadRequest, CodeInvalid)
 	registerError(counters.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable)
 	registerError(counters.ErrClosed, http.StatusServiceUnavailable, CodeUnavailable)
-	registerError(stream.ErrInvalidName, http.StatusBadRequest, CodeInvalid)
 }
 
 // QueryTimeout bounds one query's run time.
