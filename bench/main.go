@@ -36,14 +36,18 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the hub and edge-agent binaries")
 	events := flag.Int("events", 200_000, "events per round")
 	rounds := flag.Int("rounds", 3, "alternating rounds of ours and the peer")
-	stored := flag.Int("stored", 1_000_000, "events stored before the query figures are taken")
+	stored := flag.Int("stored", 1_000_000, "events stored before the query figures are taken (at least one round's worth)")
 	queries := flag.Int("queries", 50, "single(n) queries timed for the p50")
+	peerOn := flag.Bool("peer", true, "measure the JetStream peer too (false: only Tributary, for quick checks)")
 	flag.Parse()
+	withPeer = *peerOn
 	if err := run(*bin, *events, *rounds, *stored, *queries); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+var withPeer = true
 
 func run(bin string, n, rounds, stored, queries int) error {
 	dir, err := os.MkdirTemp("", "tributary-bench")
@@ -87,17 +91,26 @@ func run(bin string, n, rounds, stored, queries int) error {
 		}
 		total += n
 		ours = append(ours, rate)
-		prate, err := peerPublish(filepath.Join(dir, fmt.Sprintf("peer-%d", r)), body)
-		if err != nil {
-			return fmt.Errorf("peer round %d: %w", r, err)
+		prate := 0.0
+		if withPeer {
+			if prate, err = peerPublish(filepath.Join(dir, fmt.Sprintf("peer-%d", r)), body); err != nil {
+				return fmt.Errorf("peer round %d: %w", r, err)
+			}
 		}
 		peer = append(peer, prate)
+		if !withPeer {
+			fmt.Printf("  round %d: tributary end to end %9.0f events/s\n", r+1, rate)
+			continue
+		}
 		fmt.Printf("  round %d: tributary end to end %9.0f events/s   jetstream async publish, 1 msg/event %9.0f events/s   ratio %.2f\n", r+1, rate, prate, rate/prate)
 	}
 	mo, mp := median(ours), median(peer)
 	fmt.Printf("\nmedian: tributary end to end (ingest until queryable) %.0f events/s\n", mo)
-	fmt.Printf("median: jetstream async publish, one message per event  %.0f events/s\n", mp)
-	fmt.Printf("ratio (tributary / jetstream): %.2f\n\n", mo/mp)
+	if withPeer {
+		fmt.Printf("median: jetstream async publish, one message per event  %.0f events/s\n", mp)
+		fmt.Printf("ratio (tributary / jetstream): %.2f\n", mo/mp)
+	}
+	fmt.Println()
 
 	// Fill the hub to the stored count, spread over 24 hours of event time.
 	for total < stored {
