@@ -19,6 +19,14 @@ import (
 // ConsumerName is the durable consumer the materializer reads the EDGE stream with.
 const ConsumerName = "materializer"
 
+const (
+	// maxPullBytes bounds the messages the consumer buffers ahead of the
+	// materializer; at least two of the largest frames fit.
+	maxPullBytes = 4 * stream.MaxFrameBytes
+	// maxApplyBytes bounds the frames applied in one index transaction.
+	maxApplyBytes = 16 << 20
+)
+
 // Materializer reads the EDGE stream with a durable consumer, decodes every frame,
 // writes it into the index and acknowledges a message only after the index
 // transaction that holds it has committed. Rejected messages are counted and
@@ -121,7 +129,10 @@ func (m *Materializer) run(ctx context.Context) {
 }
 
 func (m *Materializer) consume(ctx context.Context) error {
-	it, err := m.cons.Messages(jetstream.PullMaxMessages(4 * m.Batch))
+	// Bound what the client buffers by bytes, not only by messages: a frame
+	// may be up to 16 MiB, and a burst of large frames must not become the
+	// hub's memory.
+	it, err := m.cons.Messages(jetstream.PullMaxBytes(maxPullBytes))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}
@@ -134,14 +145,16 @@ func (m *Materializer) consume(ctx context.Context) error {
 			return err
 		}
 		msgs = append(msgs[:0], msg)
+		size := len(msg.Data())
 		// Take whatever else is already here, so one transaction (one fsync)
 		// covers many messages when the stream is busy.
-		for len(msgs) < m.Batch {
+		for len(msgs) < m.Batch && size < maxApplyBytes {
 			more, err := it.Next(jetstream.NextMaxWait(2 * time.Millisecond))
 			if err != nil {
 				break
 			}
 			msgs = append(msgs, more)
+			size += len(more.Data())
 		}
 		if err := m.apply(ctx, msgs); err != nil {
 			m.Errors.Add(1)
