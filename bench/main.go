@@ -84,7 +84,7 @@ func run(bin string, n, rounds, stored, queries int) error {
 	var ours, peer []float64
 	total := 0
 	for r := 0; r < rounds; r++ {
-		body := makeBodies(n, 2000, int64(r), start.Add(time.Duration(total)*86400*time.Second/time.Duration(stored)), stored)
+		body := makeBodies(n, 2000, int64(r), start.Add(dayShare(total, stored)), stored)
 		rate, err := endToEnd(edgeURL, hubURL, body, total+n)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", r, err)
@@ -115,7 +115,7 @@ func run(bin string, n, rounds, stored, queries int) error {
 	// Fill the hub to the stored count, spread over 24 hours of event time.
 	for total < stored {
 		k := min(n, stored-total)
-		body := makeBodies(k, 2000, int64(total), start.Add(time.Duration(total)*86400*time.Second/time.Duration(stored)), stored)
+		body := makeBodies(k, 2000, int64(total), start.Add(dayShare(total, stored)), stored)
 		if _, err := endToEnd(edgeURL, hubURL, body, total+k); err != nil {
 			return fmt.Errorf("fill: %w", err)
 		}
@@ -134,7 +134,7 @@ func run(bin string, n, rounds, stored, queries int) error {
 		}
 		lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
 		if len(res.Matches) == 0 {
-			return errors.New("one-hour query found nothing")
+			return fmt.Errorf("one-hour query %s found nothing", q.Encode())
 		}
 	}
 	fmt.Printf("single(n), one hour of %d stored events, first page of 100: p50 %.1f ms (%d queries)\n", total, median(lat), queries)
@@ -155,6 +155,11 @@ func run(bin string, n, rounds, stored, queries int) error {
 	return nil
 }
 
+// dayShare is the offset of event number i when stored events spread over 24 hours.
+func dayShare(i, stored int) time.Duration {
+	return time.Duration(float64(i) / float64(stored) * float64(24*time.Hour))
+}
+
 func makeEvent(rng *rand.Rand, i int, ts time.Time) []byte {
 	sites := []string{"north", "south", "east", "west"}
 	b, _ := json.Marshal(map[string]any{
@@ -172,7 +177,7 @@ func makeEvent(rng *rand.Rand, i int, ts time.Time) []byte {
 // makeBodies returns NDJSON request bodies of per events each.
 func makeBodies(n, per int, seed int64, start time.Time, spread int) [][]byte {
 	rng := rand.New(rand.NewSource(seed))
-	step := 86400 * time.Second / time.Duration(spread)
+	step := 24 * time.Hour / time.Duration(spread)
 	var out [][]byte
 	var buf bytes.Buffer
 	for i := 0; i < n; i++ {
