@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -130,17 +128,12 @@ func TestDropOldestAcrossHubOutageAccountsEveryEvent(t *testing.T) {
 				if r, err = acks.record(reply, id, perReq); err == nil {
 					lastSeq = r.LastSeq
 				}
-			case code == http.StatusServiceUnavailable && bytes.Contains(reply, []byte(`"unavailable"`)):
-				// Under drop-oldest an append is refused while every held event
-				// is in flight (see the report of this test): the refusal must
-				// have stored nothing, which the accounting below also checks.
+			case code == http.StatusServiceUnavailable:
+				// drop-oldest makes room instead of refusing: the forwarder
+				// leases at most a quarter of the cap, so there is always
+				// something to drop.
 				refused++
-				var st limStatus
-				if code, body := limTryGet(e.url() + "/api/v1/status"); code != 200 || json.Unmarshal(body, &st) != nil {
-					err = fmt.Errorf("status after a refusal: %d %s", code, body)
-				} else if st.LastSeq != lastSeq {
-					err = fmt.Errorf("a refused request moved last_seq from %d to %d: %s", lastSeq, st.LastSeq, reply)
-				}
+				err = fmt.Errorf("drop-oldest refused a request at id %d: %s", id, reply)
 			default:
 				err = fmt.Errorf("request at id %d: %d %s", id, code, reply)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -313,7 +314,19 @@ type batch struct {
 	stream      string
 	first, last uint64
 	count       int
+	bytes       int // the frame's size
 	fut         jetstream.PubAckFuture
+}
+
+// inflightBudget returns how many bytes of frames may wait for acks at once.
+// With a capped buffer it is a quarter of the cap: leased rows cannot be dropped,
+// so drop-oldest must always find unleased rows to make room with (one append
+// needs at most an eighth of the cap).
+func (f *Forwarder) inflightBudget() int {
+	if f.Buffer.MaxBytes > 0 {
+		return max(int(f.Buffer.MaxBytes/4), 1)
+	}
+	return math.MaxInt
 }
 
 // session forwards until an error or the end of ctx. It reads the buffer from
@@ -346,8 +359,16 @@ func (f *Forwarder) session(ctx context.Context) (progressed bool, err error) {
 
 	var after uint64 // the last seq read and published in this session
 	more := true     // rows after `after` may exist
+	budget := f.inflightBudget()
+	inflightBytes := func() int {
+		n := 0
+		for _, b := range q {
+			n += b.bytes
+		}
+		return n
+	}
 	for {
-		for more && len(q) < f.Inflight {
+		for more && len(q) < f.Inflight && (len(q) == 0 || inflightBytes() < budget) {
 			rows, err := f.readLeased(ctx, after)
 			if err != nil {
 				return progressed, err

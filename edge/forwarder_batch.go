@@ -14,7 +14,7 @@ import (
 // readLeased reads the next rows after `after` and leases them, so that neither
 // drop-oldest nor MaxAge takes them while they are in flight.
 func (f *Forwarder) readLeased(ctx context.Context, after uint64) ([]Row, error) {
-	rows, err := f.Buffer.Read(ctx, after, f.MaxEvents, f.MaxBytes)
+	rows, err := f.Buffer.Read(ctx, after, f.MaxEvents, min(f.MaxBytes, f.inflightBudget()))
 	if err != nil {
 		return nil, fmt.Errorf("read buffer: %w", err)
 	}
@@ -101,7 +101,7 @@ func (f *Forwarder) publish(rows []Row) ([]*batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish batch %d-%d of stream %s: %w", first, last, name, domainError(err))
 	}
-	return []*batch{{stream: name, first: first, last: last, count: len(rows), fut: fut}}, nil
+	return []*batch{{stream: name, first: first, last: last, count: len(rows), bytes: len(frame), fut: fut}}, nil
 }
 
 // acked deletes an acknowledged batch's rows.
