@@ -21,8 +21,8 @@ const ConsumerName = "materializer"
 
 const (
 	// maxPullBytes bounds the messages the consumer buffers ahead of the
-	// materializer; at least two of the largest frames fit.
-	maxPullBytes = 4 * stream.MaxFrameBytes
+	// materializer; two of the largest frames fit.
+	maxPullBytes = 2 * stream.MaxFrameBytes
 	// maxApplyBytes bounds the frames applied in one index transaction.
 	maxApplyBytes = 16 << 20
 )
