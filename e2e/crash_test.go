@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tributary-edge/tributary/internal/proctest"
 )
 
 // ledger records what the test sent to one edge and what the edge acknowledged.
@@ -174,7 +176,7 @@ func TestCrashesLoseNothingAndDuplicateNothing(t *testing.T) {
 // TestEdgeDrainsAfterHubReturns ingests while no hub runs, then starts the hub:
 // the buffered events arrive exactly once.
 func TestEdgeDrainsAfterHubReturns(t *testing.T) {
-	natsPort := freePort(t)
+	natsPort := proctest.FreePort(t)
 	hubURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	e := startEdge(t, "offline-1", t.TempDir(), hubURL)
 	const n = 2000
@@ -191,7 +193,7 @@ func TestEdgeDrainsAfterHubReturns(t *testing.T) {
 	if st.HubConnected || st.Buffered != n || st.LastSeq != n {
 		t.Fatalf("status while the hub is down: %+v", st)
 	}
-	h := &hubProc{dir: t.TempDir(), httpPort: freePort(t), nats: natsPort}
+	h := &hubProc{dir: t.TempDir(), httpPort: proctest.FreePort(t), nats: natsPort}
 	h.proc = startProc(t, "hub", "hub", "--data", h.dir, "--http", fmt.Sprintf("127.0.0.1:%d", h.httpPort),
 		"--nats", fmt.Sprintf("127.0.0.1:%d", h.nats), "--max-store", "1GiB")
 	h.waitReady()

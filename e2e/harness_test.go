@@ -9,18 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tributary-edge/tributary/internal/proctest"
 	"github.com/tributary-edge/tributary/stream"
 )
 
@@ -44,35 +43,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one running binary.
 type proc struct {
 	t    testing.TB
@@ -80,7 +50,7 @@ type proc struct {
 	bin  string
 	args []string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *proctest.Output
 	done chan struct{}
 }
 
@@ -99,7 +69,7 @@ func startProc(t testing.TB, name, bin string, args ...string) *proc {
 
 func (p *proc) start() {
 	p.t.Helper()
-	p.out = &syncBuffer{}
+	p.out = &proctest.Output{}
 	p.cmd = exec.Command(filepath.Join(binDir, p.bin), p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "TRIBUTARY_LOG_LEVEL=info")
@@ -175,7 +145,7 @@ type hubProc struct {
 
 func startHub(t testing.TB, dir string) *hubProc {
 	t.Helper()
-	h := &hubProc{dir: dir, httpPort: freePort(t), nats: freePort(t)}
+	h := &hubProc{dir: dir, httpPort: proctest.FreePort(t), nats: proctest.FreePort(t)}
 	h.proc = startProc(t, "hub", "hub", "--data", dir,
 		"--http", fmt.Sprintf("127.0.0.1:%d", h.httpPort), "--nats", fmt.Sprintf("127.0.0.1:%d", h.nats),
 		"--max-store", "1GiB")
@@ -213,7 +183,7 @@ type edgeProc struct {
 
 func startEdge(t testing.TB, node, dir, hubURL string, extra ...string) *edgeProc {
 	t.Helper()
-	e := &edgeProc{node: node, dir: dir, port: freePort(t)}
+	e := &edgeProc{node: node, dir: dir, port: proctest.FreePort(t)}
 	args := append([]string{"--node", node, "--data", dir, "--hub", hubURL, "--listen", fmt.Sprintf("127.0.0.1:%d", e.port)}, extra...)
 	e.proc = startProc(t, "edge "+node, "edge-agent", args...)
 	e.waitReady()

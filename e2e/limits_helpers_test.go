@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-edge/tributary/internal/proctest"
 )
 
 // The limits tests run edge agents with small buffers while their hub is
@@ -245,7 +247,7 @@ func limSettle(t testing.TB, what string, timeout time.Duration, cond func() (bo
 // limDownHub returns a hub whose ports and data directory are chosen but which
 // does not run yet, so that edges can be pointed at it while it is down.
 func limDownHub(t testing.TB) *hubProc {
-	return &hubProc{dir: t.TempDir(), httpPort: freePort(t), nats: freePort(t)}
+	return &hubProc{dir: t.TempDir(), httpPort: proctest.FreePort(t), nats: proctest.FreePort(t)}
 }
 
 // limBringUp starts a hub made by limDownHub and waits for it to be ready.

@@ -6,16 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tributary-edge/tributary/internal/proctest"
 )
 
 // chromiumPath finds the browser: $TRIBUTARY_CHROMIUM, then the usual names. In
@@ -65,40 +65,11 @@ func buildBinaries(t *testing.T) (hub, edge string) {
 	return filepath.Join(dir, "hub"), filepath.Join(dir, "edge-agent")
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// logBuffer collects a process's output while the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startProcess runs bin with args until the test ends; it is stopped with
 // SIGTERM (SIGKILL after 10 s), and its output is logged if the test failed.
 func startProcess(t *testing.T, name, bin string, args ...string) {
 	t.Helper()
-	out := &logBuffer{}
+	out := &proctest.Output{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -138,8 +109,8 @@ type fleet struct {
 func startFleet(t *testing.T, nodes ...string) *fleet {
 	t.Helper()
 	hubBin, edgeBin := buildBinaries(t)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	natsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 	startProcess(t, "hub", hubBin, "--http", httpAddr, "--nats", natsAddr, "--data", t.TempDir())
 	f := &fleet{hub: "http://" + httpAddr, edges: map[string]string{}}
 	waitFor(t, 60*time.Second, "the hub's /healthz to answer 200", func() (bool, string) {
@@ -151,7 +122,7 @@ func startFleet(t *testing.T, nodes ...string) *fleet {
 		return res.StatusCode == http.StatusOK, res.Status
 	})
 	for _, n := range nodes {
-		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		listen := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 		startProcess(t, "edge "+n, edgeBin, "--node", n, "--hub", "nats://"+natsAddr, "--data", t.TempDir(),
 			"--listen", listen, "--source", "sim")
 		f.edges[n] = "http://" + listen
