@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/tributary-edge/tributary/stream"
 )
@@ -40,7 +41,7 @@ func (x *Index) Apply(ctx context.Context, msgs []Received) (*Applied, error) {
 	}
 	defer tx.Rollback()
 	a := &Applied{}
-	ins, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO events (node, epoch, seq, stream, ts, received, data) VALUES (?, ?, ?, ?, ?, ?, ?)")
+	ins, err := tx.PrepareContext(ctx, insertSQL(insertChunk))
 	if err != nil {
 		return nil, x.wrapWrite("prepare", err)
 	}
@@ -85,6 +86,24 @@ func (x *Index) Apply(ctx context.Context, msgs []Received) (*Applied, error) {
 	return a, nil
 }
 
+// insertChunk is how many events one INSERT statement writes.
+const insertChunk = 100
+
+// insertSQL returns an INSERT of n events that skips the ones already held and
+// returns the seqs of those it wrote.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO events (node, epoch, seq, stream, ts, received, data) VALUES ")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (node, epoch, seq) DO NOTHING RETURNING seq")
+	return b.String()
+}
+
 func (x *Index) wrapWrite(what string, err error) error {
 	if isFull(err) {
 		return fmt.Errorf("%w: %s: disk full: %v", ErrIndex, what, err)
@@ -115,16 +134,47 @@ func touchEpoch(ctx context.Context, tx *sql.Tx, node, epoch string, received, h
 func applyEvents(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, m *Received, a *Applied) error {
 	f := m.Frame
 	var inserted int64
-	for _, r := range f.Events {
-		res, err := ins.ExecContext(ctx, f.Node, f.Epoch, int64(r.Seq), f.Stream, r.TS, m.At, []byte(r.Data))
-		if err != nil {
-			return fmt.Errorf("%w: insert event: %v", ErrIndex, err)
+	// Rows go in insertChunk at a time: one statement per row costs a cgo call
+	// and a statement step each. RETURNING names the rows that were new, so
+	// repeats are told apart without a query per row.
+	for start := 0; start < len(f.Events); start += insertChunk {
+		recs := f.Events[start:min(start+insertChunk, len(f.Events))]
+		stmt := ins
+		if len(recs) != insertChunk {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, insertSQL(len(recs))); err != nil {
+				return fmt.Errorf("%w: prepare insert: %v", ErrIndex, err)
+			}
+			defer stmt.Close()
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			inserted++
-			a.Inserted = append(a.Inserted, stream.Event{Node: f.Node, Epoch: f.Epoch, Seq: r.Seq, Stream: f.Stream, TS: r.TS, Received: m.At, Data: r.Data})
-		} else {
-			a.Duplicates++
+		args := make([]any, 0, 7*len(recs))
+		for _, r := range recs {
+			args = append(args, f.Node, f.Epoch, int64(r.Seq), f.Stream, r.TS, m.At, []byte(r.Data))
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("%w: insert events: %v", ErrIndex, err)
+		}
+		isNew := make(map[int64]bool, len(recs))
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return fmt.Errorf("%w: insert events: %v", ErrIndex, err)
+			}
+			isNew[seq] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%w: insert events: %v", ErrIndex, err)
+		}
+		for _, r := range recs {
+			if isNew[int64(r.Seq)] {
+				inserted++
+				a.Inserted = append(a.Inserted, stream.Event{Node: f.Node, Epoch: f.Epoch, Seq: r.Seq, Stream: f.Stream, TS: r.TS, Received: m.At, Data: r.Data})
+			} else {
+				a.Duplicates++
+			}
 		}
 	}
 	lo, hi := f.Events[0].Seq, f.Events[len(f.Events)-1].Seq
