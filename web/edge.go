@@ -95,7 +95,12 @@ func (api *edgeAPI) doIngest(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, res)
 }
 
+// status answers 503 until the buffer is open: before that there is no epoch
+// or seq to report.
 func (api *edgeAPI) status(c echo.Context) error {
+	if err := api.a.Ready(); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, api.a.Status())
 }
 

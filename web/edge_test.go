@@ -50,6 +50,9 @@ func newEdgeServer(t *testing.T, tune func(*edge.Agent)) *edgeServer {
 	if code, _ := e.do("GET", "/healthz", "", ""); code != http.StatusServiceUnavailable {
 		t.Fatalf("healthz before the agent opened: %d, want 503", code)
 	}
+	if code, body := e.do("GET", "/api/v1/status", "", ""); code != http.StatusServiceUnavailable || !strings.Contains(string(body), `"unavailable"`) {
+		t.Fatalf("status before the agent opened: %d %s, want 503 unavailable", code, body)
+	}
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
