@@ -242,13 +242,18 @@ func (e *edgeProc) ingest(streamName string, events []map[string]any) (ingestRep
 	return r, true
 }
 
+// edgeStatus is the edge's whole GET /api/v1/status answer, as the contract
+// names its fields.
 type edgeStatus struct {
-	Node         string `json:"node"`
-	Epoch        string `json:"epoch"`
-	HubConnected bool   `json:"hub_connected"`
-	Buffered     int64  `json:"buffered"`
-	LastSeq      uint64 `json:"last_seq"`
-	AckedSeq     uint64 `json:"acked_seq"`
+	Node          string `json:"node"`
+	Epoch         string `json:"epoch"`
+	HubConnected  bool   `json:"hub_connected"`
+	Buffered      int64  `json:"buffered"`
+	BufferedBytes int64  `json:"buffered_bytes"`
+	LastSeq       uint64 `json:"last_seq"`
+	AckedSeq      uint64 `json:"acked_seq"`
+	Sent          uint64 `json:"sent"`
+	Dropped       uint64 `json:"dropped"`
 }
 
 func (e *edgeProc) status(t testing.TB) edgeStatus {

@@ -109,19 +109,6 @@ func limError(t testing.TB, body []byte) string {
 	return e.Error.Code
 }
 
-// limStatus is the edge's whole GET /api/v1/status answer.
-type limStatus struct {
-	Node          string `json:"node"`
-	Epoch         string `json:"epoch"`
-	HubConnected  bool   `json:"hub_connected"`
-	Buffered      int64  `json:"buffered"`
-	BufferedBytes int64  `json:"buffered_bytes"`
-	LastSeq       uint64 `json:"last_seq"`
-	AckedSeq      uint64 `json:"acked_seq"`
-	Sent          uint64 `json:"sent"`
-	Dropped       uint64 `json:"dropped"`
-}
-
 // limTryGet GETs u and returns the status and body; 0 on a transport error.
 func limTryGet(u string) (int, []byte) {
 	resp, err := http.Get(u)
@@ -133,9 +120,9 @@ func limTryGet(u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func limEdgeStatus(t testing.TB, e *edgeProc) limStatus {
+func limEdgeStatus(t testing.TB, e *edgeProc) edgeStatus {
 	t.Helper()
-	var s limStatus
+	var s edgeStatus
 	getJSON(t, e.url()+"/api/v1/status", &s)
 	return s
 }

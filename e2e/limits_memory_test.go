@@ -108,7 +108,7 @@ func startMemSampler(e *edgeProc) *memSampler {
 			s.rss, s.hwm = procMem(pid)
 			s.cpu = procCPU(pid)
 			if resp, err := client.Get(e.url() + "/api/v1/status"); err == nil {
-				var st limStatus
+				var st edgeStatus
 				if json.NewDecoder(resp.Body).Decode(&st) == nil {
 					s.buffered, s.bufferedBytes = st.Buffered, st.BufferedBytes
 				}
@@ -188,7 +188,7 @@ func TestEdgeMemoryWhileBacklogDrains(t *testing.T) {
 	m.set("ingest", 0)
 	ingestStart := time.Now()
 	deadline := ingestStart.Add(60 * time.Minute)
-	var st limStatus
+	var st edgeStatus
 	id := 0
 	for st = limEdgeStatus(t, e); st.BufferedBytes < target; st = limEdgeStatus(t, e) {
 		if time.Now().After(deadline) {

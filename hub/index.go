@@ -189,20 +189,9 @@ func (x *Index) Scan(ctx context.Context, s pattern.Scan) (pattern.Iterator, err
 		args = append(args, s.To)
 	}
 	if s.After != nil {
-		// The cursor's node may differ from this node: in merge order, this node's
-		// events at the cursor's ts come after it when the node sorts after the
-		// cursor's node, and before it when it sorts before.
-		switch {
-		case s.Node > s.After.Node:
-			q.WriteString(" AND ts >= ?")
-			args = append(args, s.After.TS)
-		case s.Node < s.After.Node:
-			q.WriteString(" AND ts > ?")
-			args = append(args, s.After.TS)
-		default:
-			q.WriteString(" AND (ts, epoch, seq) > (?, ?, ?)")
-			args = append(args, s.After.TS, s.After.Epoch, int64(s.After.Seq))
-		}
+		// pattern.Execute passes only a cursor of this node (see pattern.Index).
+		q.WriteString(" AND (ts, epoch, seq) > (?, ?, ?)")
+		args = append(args, s.After.TS, s.After.Epoch, int64(s.After.Seq))
 	}
 	q.WriteString(" ORDER BY ts, epoch, seq")
 	rows, err := x.r.QueryContext(ctx, q.String(), args...)
