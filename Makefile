@@ -1,5 +1,6 @@
-# Tributary. `make demo` runs a hub and three simulated edges; `make test` runs
-# every test. See README.md.
+# Tributary. `make demo` runs a hub and three simulated edges (`make demo
+# CLUSTER=3`: three hubs in one cluster); `make test` runs every test. See
+# README.md.
 GO        ?= go
 VERSION   ?= dev
 COMMIT    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -8,6 +9,7 @@ export CGO_ENABLED = 1
 
 .PHONY: build test bench fuzz demo clean
 FUZZTIME ?= 60s
+CLUSTER  ?= 1
 
 build:
 	@mkdir -p bin
@@ -17,20 +19,19 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
-# End-to-end throughput against JetStream publishing in the same run, and query
-# figures over 1,000,000 stored events.
+# End-to-end throughput against JetStream publishing in the same run, query
+# figures over 1,000,000 stored events, and a 3-hub cluster beside a single hub
+# (throughput and failover time).
 bench: build
 	$(GO) run ./bench --bin bin
 
 demo: build
-	./scripts/demo.sh
+	CLUSTER='$(CLUSTER)' ./scripts/demo.sh
 
-# Each fuzz target for FUZZTIME (go test -fuzz runs one target at a time).
+# Each fuzz target for FUZZTIME (go test -fuzz runs one target at a time);
+# see scripts/fuzz.sh.
 fuzz:
-	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    echo "fuzz $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t; \
-	  done; done
+	GO='$(GO)' ./scripts/fuzz.sh '$(FUZZTIME)'
 
 clean:
 	rm -rf bin dist demo-data

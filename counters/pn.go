@@ -96,3 +96,6 @@ func (s State) Nodes() []string {
 	sort.Strings(out)
 	return out
 }
+
+// ErrUnknownCounter is returned for a counter no node has reported.
+var ErrUnknownCounter = errors.New("counters: unknown counter")

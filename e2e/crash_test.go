@@ -20,6 +20,31 @@ type ledger struct {
 
 func newLedger() *ledger { return &ledger{acked: map[string]bool{}, sent: map[string]bool{}} }
 
+// send posts batch n of 25 events with unique ids to e's streamName, recording
+// them as sent before and as acknowledged after a 202; it reports the 202.
+func (l *ledger) send(e *edgeProc, streamName string, n int) bool {
+	batch := make([]map[string]any, 25)
+	ids := make([]string, 25)
+	for i := range batch {
+		ids[i] = fmt.Sprintf("%s-%d-%d", e.node, n, i)
+		batch[i] = map[string]any{"id": ids[i], "v": (n*25 + i) % 100}
+	}
+	l.mu.Lock()
+	for _, id := range ids {
+		l.sent[id] = true
+	}
+	l.mu.Unlock()
+	if _, ok := e.ingest(streamName, batch); !ok {
+		return false
+	}
+	l.mu.Lock()
+	for _, id := range ids {
+		l.acked[id] = true
+	}
+	l.mu.Unlock()
+	return true
+}
+
 func (l *ledger) ackedCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -36,24 +61,7 @@ func ingestLoop(e *edgeProc, l *ledger, stop <-chan struct{}, wg *sync.WaitGroup
 			return
 		default:
 		}
-		batch := make([]map[string]any, 25)
-		ids := make([]string, 25)
-		for i := range batch {
-			ids[i] = fmt.Sprintf("%s-%d-%d", e.node, n, i)
-			batch[i] = map[string]any{"id": ids[i], "v": (n*25 + i) % 100}
-		}
-		l.mu.Lock()
-		for _, id := range ids {
-			l.sent[id] = true
-		}
-		l.mu.Unlock()
-		if _, ok := e.ingest("crash", batch); ok {
-			l.mu.Lock()
-			for _, id := range ids {
-				l.acked[id] = true
-			}
-			l.mu.Unlock()
-		} else {
+		if !l.send(e, "crash", n) {
 			// The agent is down or restarting: try again shortly.
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -62,16 +70,19 @@ func ingestLoop(e *edgeProc, l *ledger, stop <-chan struct{}, wg *sync.WaitGroup
 
 // TestCrashesLoseNothingAndDuplicateNothing SIGKILLs edges in the middle of ingest
 // requests and the hub in the middle of forwarding, several times, and then checks
-// that every acknowledged event is at the hub exactly once.
+// that every acknowledged event is at the hub exactly once. The hub runs as on a
+// network: node credentials and TLS.
 func TestCrashesLoseNothingAndDuplicateNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process crash test")
 	}
-	h := startHub(t, t.TempDir())
+	sh := startSecureHub(t)
+	h := sh.hubProc
 	var edges []*edgeProc
 	var ledgers []*ledger
 	for i := 1; i <= 3; i++ {
-		edges = append(edges, startEdge(t, fmt.Sprintf("crash-%d", i), t.TempDir(), h.natsURL()))
+		node := fmt.Sprintf("crash-%d", i)
+		edges = append(edges, startEdge(t, node, t.TempDir(), h.natsURL(), sh.edgeArgs(sh.nodeAdd(t, node))...))
 		ledgers = append(ledgers, newLedger())
 	}
 	stop := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,19 +142,27 @@ type hubProc struct {
 	*proc
 	dir            string
 	httpPort, nats int
+	tls            bool
 }
 
-func startHub(t testing.TB, dir string) *hubProc {
+func startHub(t testing.TB, dir string, extra ...string) *hubProc {
 	t.Helper()
 	h := &hubProc{dir: dir, httpPort: proctest.FreePort(t), nats: proctest.FreePort(t)}
-	h.proc = startProc(t, "hub", "hub", "--data", dir,
+	h.tls = slices.Contains(extra, "--tls-cert")
+	args := append([]string{"--data", dir,
 		"--http", fmt.Sprintf("127.0.0.1:%d", h.httpPort), "--nats", fmt.Sprintf("127.0.0.1:%d", h.nats),
-		"--max-store", "1GiB")
+		"--max-store", "1GiB"}, extra...)
+	h.proc = startProc(t, "hub", "hub", args...)
 	h.waitReady()
 	return h
 }
 
-func (h *hubProc) url() string     { return fmt.Sprintf("http://127.0.0.1:%d", h.httpPort) }
+func (h *hubProc) url() string {
+	if h.tls {
+		return fmt.Sprintf("https://127.0.0.1:%d", h.httpPort)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", h.httpPort)
+}
 func (h *hubProc) natsURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", h.nats) }
 
 func (h *hubProc) waitReady() {

@@ -45,12 +45,38 @@ func TestLiveQueryOverSSE(t *testing.T) {
 		t.Fatalf("live: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	events := make(chan stream.Event, 100)
+	type completeness struct {
+		Nodes, Complete int
+		Incomplete      map[string]json.RawMessage
+	}
+	compl := make(chan completeness, 100)
 	go func() {
 		defer close(events)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		kind := ""
 		for sc.Scan() {
 			line := sc.Text()
+			if k, ok := strings.CutPrefix(line, "event: "); ok {
+				kind = k
+				continue
+			}
+			if line == "" {
+				kind = ""
+				continue
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok && kind == "completeness" {
+				var c completeness
+				if err := json.Unmarshal([]byte(data), &c); err != nil {
+					t.Errorf("bad completeness event %q: %v", data, err)
+					return
+				}
+				select {
+				case compl <- c:
+				default:
+				}
+				continue
+			}
 			if data, ok := strings.CutPrefix(line, "data: "); ok {
 				var ev stream.Event
 				if err := json.Unmarshal([]byte(data), &ev); err != nil {
@@ -97,6 +123,15 @@ func TestLiveQueryOverSSE(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("live match %d did not arrive", i)
 		}
+	}
+	// The stream says how complete the hub's data of its scope is.
+	select {
+	case c := <-compl:
+		if c.Nodes != 1 || c.Complete+len(c.Incomplete) != 1 {
+			t.Errorf("completeness event %+v, want one node in scope, complete or listed", c)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("no completeness event on the live stream")
 	}
 	_ = fmt.Sprint
 }

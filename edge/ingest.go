@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"strconv"
 	"unicode/utf8"
@@ -21,8 +22,18 @@ var ErrBadBody = errors.New("invalid body")
 // than the per-event limit.
 var ErrEventTooLarge = errors.New("event too large")
 
+// ErrTooManyEvents is returned (wrapped) by ParseIngest for a body of more than
+// MaxIngestEvents events.
+var ErrTooManyEvents = errors.New("too many events")
+
 // DefaultMaxEventBytes is the default limit on one event's data, compacted.
 const DefaultMaxEventBytes = 1 << 20
+
+// MaxIngestEvents is the most events one ingest body may hold. Each event costs
+// the agent a few dozen bytes of memory besides its data while the body is
+// parsed and committed, so without it a 16 MiB body of tiny objects (5.5
+// million {}) made the agent use hundreds of MiB. Send more in several bodies.
+const MaxIngestEvents = 100_000
 
 // ParseIngest turns an ingest body into events. The body is one JSON object, a
 // JSON array of objects, or NDJSON (one object per line; chosen by a
@@ -32,10 +43,17 @@ const DefaultMaxEventBytes = 1 << 20
 // "ts" field (stream.EventTime) or else now (Unix nanoseconds).
 //
 // It is all or nothing: on any error it returns no events. A body that is not
-// made of JSON objects, or an unusable ts, gives an error wrapping ErrBadBody
-// that names the place ("event 3 (line 4): not a JSON object", "line 2 column 7:
-// invalid character ..."). An event over maxEventBytes (DefaultMaxEventBytes
-// when not positive) gives an error wrapping ErrEventTooLarge.
+// made of JSON objects, an unusable ts, or a number beyond the range of a
+// float64 (which clients reading numbers as float64 could not decode), gives
+// an error wrapping ErrBadBody that names the place ("event 3 (line 4): not a
+// JSON object", "line 2 column 7: invalid character ..."). An event over
+// maxEventBytes (DefaultMaxEventBytes when not positive) gives an error
+// wrapping ErrEventTooLarge, and a body of more than MaxIngestEvents events one
+// wrapping ErrTooManyEvents; parsing stops there.
+//
+// The events' Data share body's memory where the body already holds them
+// compacted (one copy of the data, not two): body must not change while they
+// are in use.
 func ParseIngest(body []byte, contentType string, now int64, maxEventBytes int) ([]Input, error) {
 	if maxEventBytes <= 0 {
 		maxEventBytes = DefaultMaxEventBytes
@@ -49,11 +67,12 @@ func ParseIngest(body []byte, contentType string, now int64, maxEventBytes int) 
 	if start == len(body) {
 		return nil, fmt.Errorf("%w: the body is empty; send a JSON object, an array of objects or NDJSON", ErrBadBody)
 	}
-	p.data.Grow(len(body))
 	var err error
 	if body[start] == '[' && !isNDJSON(contentType) {
 		err = p.array(base)
 	} else {
+		// Most such bodies are NDJSON: one event a line, at most.
+		p.events = make([]Input, 0, min(bytes.Count(body, []byte{'\n'})+1, MaxIngestEvents))
 		err = p.values(base)
 	}
 	if err != nil {
@@ -62,7 +81,7 @@ func ParseIngest(body []byte, contentType string, now int64, maxEventBytes int) 
 	if len(p.events) == 0 {
 		return nil, fmt.Errorf("%w: the body holds no events", ErrBadBody)
 	}
-	return p.finish(), nil
+	return p.events, nil
 }
 
 // isNDJSON reports whether a Content-Type names newline-delimited JSON.
@@ -83,26 +102,26 @@ type ingestParser struct {
 	body []byte
 	now  int64
 	max  int
-	// data holds every event's compacted JSON back to back; spans index it.
-	data   bytes.Buffer
-	events []Input
-	spans  [][2]int
+	// scratch receives each event compacted, to compare with the body.
+	scratch bytes.Buffer
+	events  []Input
 }
 
 // values reads a sequence of top-level JSON values, each of which must be an
 // object: one object, or NDJSON.
 func (p *ingestParser) values(base int) error {
 	dec := json.NewDecoder(bytes.NewReader(p.body[base:]))
+	// One value buffer for every event: the event's bytes are the body's.
+	var raw json.RawMessage
 	for i := 1; ; i++ {
 		start := skipSpace(p.body, base+int(dec.InputOffset()))
 		if start == len(p.body) {
 			return nil
 		}
-		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return p.syntaxError(err, base)
 		}
-		if err := p.event(i, start, raw); err != nil {
+		if err := p.event(i, start, p.body[start:base+int(dec.InputOffset())]); err != nil {
 			return err
 		}
 	}
@@ -126,7 +145,7 @@ func (p *ingestParser) array(base int) error {
 		if err := dec.Decode(&raw); err != nil {
 			return p.syntaxError(err, pos)
 		}
-		if err := p.event(i, pos, raw); err != nil {
+		if err := p.event(i, pos, p.body[pos:pos+int(dec.InputOffset())]); err != nil {
 			return err
 		}
 		pos = skipSpace(p.body, pos+int(dec.InputOffset()))
@@ -180,10 +199,15 @@ func (p *ingestParser) syntaxError(err error, base int) error {
 	return fmt.Errorf("%w: %v", ErrBadBody, err)
 }
 
-// event checks one top-level value that starts at byte start of the body and
-// keeps it.
-func (p *ingestParser) event(i, start int, raw json.RawMessage) error {
-	in, data, err := parseEvent(raw, p.now, p.max, &p.data)
+// event checks the i-th top-level value, src, which starts at byte start of
+// the body, and keeps it.
+func (p *ingestParser) event(i, start int, src []byte) error {
+	if len(p.events) == MaxIngestEvents {
+		line, _ := lineCol(p.body, start)
+		return fmt.Errorf("%w: event %d (line %d) is one more than the %d events one request may hold; send the rest in another",
+			ErrTooManyEvents, i, line, MaxIngestEvents)
+	}
+	in, err := parseEvent(src, p.now, p.max, &p.scratch)
 	if err != nil {
 		// Only on error: counting lines for every event would make a large
 		// body cost quadratic time.
@@ -191,18 +215,7 @@ func (p *ingestParser) event(i, start int, raw json.RawMessage) error {
 		return fmt.Errorf("%w: event %d (line %d): %v", err.kind, i, line, err.reason)
 	}
 	p.events = append(p.events, in)
-	p.spans = append(p.spans, data)
 	return nil
-}
-
-// finish points every event's Data at its compacted bytes.
-func (p *ingestParser) finish() []Input {
-	buf := p.data.Bytes()
-	for i := range p.events {
-		s := p.spans[i]
-		p.events[i].Data = json.RawMessage(buf[s[0]:s[1]:s[1]])
-	}
-	return p.events
 }
 
 // eventError carries a sentinel (ErrBadBody or ErrEventTooLarge) and the bare
@@ -215,49 +228,120 @@ type eventError struct {
 func (e *eventError) Error() string { return e.kind.Error() + ": " + e.reason }
 func (e *eventError) Unwrap() error { return e.kind }
 
-// parseEvent checks that raw is one JSON object within max bytes once compacted,
-// appends the compacted form to dst and returns the Input (without Data) and the
-// span of dst that holds it. On error dst is unchanged.
-func parseEvent(raw []byte, now int64, max int, dst *bytes.Buffer) (Input, [2]int, *eventError) {
-	fail := func(kind error, format string, args ...any) (Input, [2]int, *eventError) {
-		return Input{}, [2]int{}, &eventError{kind, fmt.Sprintf(format, args...)}
+// parseEvent checks that src is one JSON object within max bytes once
+// compacted and returns it as an Input. Its Data is src itself (capacity
+// clipped, so an append cannot overwrite what follows) when src is already
+// compact, as bodies written by programs are, and otherwise a copy of the
+// compacted form. scratch is working space; its contents are not kept.
+func parseEvent(src []byte, now int64, max int, scratch *bytes.Buffer) (Input, *eventError) {
+	fail := func(kind error, format string, args ...any) (Input, *eventError) {
+		return Input{}, &eventError{kind, fmt.Sprintf(format, args...)}
 	}
-	t := bytes.TrimSpace(raw)
+	t := bytes.TrimSpace(src)
 	if len(t) == 0 || t[0] != '{' {
 		return fail(ErrBadBody, "not a JSON object")
 	}
 	if !utf8.Valid(t) {
 		return fail(ErrBadBody, "not valid UTF-8")
 	}
-	start := dst.Len()
-	if err := json.Compact(dst, t); err != nil {
-		dst.Truncate(start)
+	scratch.Reset()
+	if err := json.Compact(scratch, t); err != nil {
 		return fail(ErrBadBody, "%v", err)
 	}
-	end := dst.Len()
-	if end-start > max {
-		dst.Truncate(start)
-		return fail(ErrEventTooLarge, "%d bytes is over the %d byte limit", end-start, max)
+	// Compacting only removes bytes: the same length means the same bytes.
+	data, compact := t[:len(t):len(t)], scratch.Len() == len(t)
+	if !compact {
+		data = scratch.Bytes()
+	}
+	if len(data) > max {
+		return fail(ErrEventTooLarge, "%d bytes is over the %d byte limit", len(data), max)
+	}
+	if num := outOfRangeNumber(data); num != nil {
+		// Served verbatim, such a number makes the page undecodable for
+		// clients that read numbers as float64 (Go's encoding/json, say).
+		return fail(ErrBadBody, "the number %s is outside the range of a 64-bit float (±%.4g)", clip(num, 40), math.MaxFloat64)
 	}
 	ts := now
 	// A "ts" key is spelled with those letters or with a \u escape; skip the
 	// field decoding for events that cannot have one.
 	if bytes.Contains(t, []byte("ts")) || bytes.Contains(t, []byte(`\u`)) {
-		raw, err := topLevelField(dst.Bytes()[start:end], "ts")
+		raw, err := topLevelField(data, "ts")
 		if err != nil {
-			dst.Truncate(start)
 			return fail(ErrBadBody, "%v", err)
 		}
 		v, ok, err := stream.EventTime(raw)
 		if err != nil {
-			dst.Truncate(start)
 			return fail(ErrBadBody, "%v", err)
 		}
 		if ok {
 			ts = v
 		}
 	}
-	return Input{TS: ts}, [2]int{start, end}, nil
+	if !compact {
+		data = bytes.Clone(data)
+	}
+	return Input{TS: ts, Data: data}, nil
+}
+
+// outOfRangeNumber returns the first number of obj, a compact and valid JSON
+// value, whose magnitude is beyond the largest float64 (it would round to
+// infinity), or nil when there is none. Numbers that round to zero are fine.
+func outOfRangeNumber(obj []byte) []byte {
+	for i := 0; i < len(obj); i++ {
+		switch c := obj[i]; {
+		case c == '"':
+			i = endOfString(obj, i) - 1
+		case c == '-' || c >= '0' && c <= '9':
+			j, exp := i+1, false
+			for ; j < len(obj); j++ {
+				d := obj[j]
+				if d == 'e' || d == 'E' {
+					exp = true
+				} else if !(d >= '0' && d <= '9' || d == '.' || d == '-' || d == '+') {
+					break
+				}
+			}
+			// Without an exponent a number needs over 308 digits to overflow:
+			// most numbers are not parsed at all.
+			if exp || j-i > 300 {
+				if _, err := strconv.ParseFloat(string(obj[i:j]), 64); err != nil {
+					return obj[i:j]
+				}
+			}
+			i = j - 1
+		}
+	}
+	return nil
+}
+
+// endOfString returns the offset just past the JSON string starting at b[i],
+// like skipString, looking for quotes a word at a time.
+func endOfString(b []byte, i int) int {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return len(b)
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for b[j-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+		j++
+	}
+}
+
+// clip shortens b to n bytes for a message.
+func clip(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
 }
 
 // skipSpace returns the offset of the first byte at or after off that is not
@@ -287,18 +371,19 @@ func lineCol(b []byte, off int) (line, col int) {
 	return line, col
 }
 
-// parseLine parses one NDJSON line (without its newline) as one event, for the
+// ParseLine parses one NDJSON line (without its newline) as one event, for the
 // line-oriented sources. Errors wrap ErrBadBody or ErrEventTooLarge.
-func parseLine(line []byte, now int64, max int) (Input, error) {
+func ParseLine(line []byte, now int64, max int) (Input, error) {
 	if max <= 0 {
 		max = DefaultMaxEventBytes
 	}
-	var buf bytes.Buffer
-	in, span, err := parseEvent(line, now, max, &buf)
+	var scratch bytes.Buffer
+	in, err := parseEvent(line, now, max, &scratch)
 	if err != nil {
 		return Input{}, err
 	}
-	in.Data = json.RawMessage(buf.Bytes()[span[0]:span[1]])
+	// The sources reuse their line buffers.
+	in.Data = bytes.Clone(in.Data)
 	return in, nil
 }
 

@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,16 @@ func TestParseIngest(t *testing.T) {
 		{name: "invalid UTF-8", body: "{\"a\":\"\xff\"}", wantErr: ErrBadBody, msg: "event 1 (line 1): not valid UTF-8"},
 		{name: "event over the limit", body: `{"a":"0123456789"}` + "\n" + `{"a":"0123456789012345678901234567890"}`, max: 30,
 			wantErr: ErrEventTooLarge, msg: "event 2 (line 2): 39 bytes is over the 30 byte limit"},
+		{name: "number beyond float64", body: "{\"a\":1}\n{\"a\":{\"b\":[1,1e400]}}", wantErr: ErrBadBody,
+			msg: "event 2 (line 2): the number 1e400 is outside the range of a 64-bit float (±1.798e+308)"},
+		{name: "negative number beyond float64", body: `{"a":-1.7976931348623159e308}`, wantErr: ErrBadBody,
+			msg: "the number -1.7976931348623159e308 is outside"},
+		{name: "long integer beyond float64", body: `{"a":1` + strings.Repeat("0", 309) + `}`, wantErr: ErrBadBody,
+			msg: "the number 1000000000000000000000000000000000000000… is outside"},
+		{name: "numbers within float64", body: `{"a":1.7976931348623157e308,"b":-4.9e-324,"c":1e-400,"d":1` + strings.Repeat("0", 308) + `}`,
+			want: []ev{{now, `{"a":1.7976931348623157e308,"b":-4.9e-324,"c":1e-400,"d":1` + strings.Repeat("0", 308) + `}`}}},
+		{name: "big numbers in strings are text", body: `{"a":"1e400","b\"1e400":"\\","c":2}`,
+			want: []ev{{now, `{"a":"1e400","b\"1e400":"\\","c":2}`}}},
 		{name: "limit counts compacted bytes", body: `{ "a" : "0123456789" ,  "b" : 1 }`, max: 24,
 			want: []ev{{now, `{"a":"0123456789","b":1}`}}},
 	}
@@ -117,6 +128,42 @@ func TestParseIngest(t *testing.T) {
 	}
 }
 
+func TestParseIngestEventCap(t *testing.T) {
+	body := []byte(strings.Repeat("{}\n", MaxIngestEvents))
+	got, err := ParseIngest(body, "application/x-ndjson", 1, 0)
+	if err != nil || len(got) != MaxIngestEvents {
+		t.Fatalf("%d events: %d, %v", MaxIngestEvents, len(got), err)
+	}
+	for _, c := range []struct {
+		body string
+		line int
+	}{{strings.Repeat("{}\n", MaxIngestEvents+1), MaxIngestEvents + 1}, {"[" + strings.Repeat("{},", MaxIngestEvents) + "{}]", 1}} {
+		got, err = ParseIngest([]byte(c.body), "", 1, 0)
+		want := fmt.Sprintf("event %d (line %d) is one more than the %d events one request may hold", MaxIngestEvents+1, c.line, MaxIngestEvents)
+		if !errors.Is(err, ErrTooManyEvents) || got != nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("one event more: %d events, %v; want ErrTooManyEvents saying %q", len(got), err, want)
+		}
+	}
+}
+
+func TestParseIngestSharesCompactBodies(t *testing.T) {
+	body := []byte("{\"a\":1}\n{ \"b\" : 2 }\n")
+	got, err := ParseIngest(body, "", 1, 0)
+	if err != nil || len(got) != 2 {
+		t.Fatal(got, err)
+	}
+	// A compact event is the body's own bytes; a spaced one is a compacted copy.
+	if &got[0].Data[0] != &body[0] || string(got[1].Data) != `{"b":2}` {
+		t.Fatalf("events %q %q: the first does not share the body", got[0].Data, got[1].Data)
+	}
+	// ParseLine copies: the sources reuse their line buffers.
+	line := []byte(`{"a":1}`)
+	in, err := ParseLine(line, 1, 0)
+	if err != nil || &in.Data[0] == &line[0] {
+		t.Fatalf("ParseLine shares the line: %v", err)
+	}
+}
+
 func TestParseIngestDataDoNotAlias(t *testing.T) {
 	got, err := ParseIngest([]byte(`[{"a":1},{"b":2}]`), "", 1, 0)
 	if err != nil {
@@ -130,13 +177,13 @@ func TestParseIngestDataDoNotAlias(t *testing.T) {
 }
 
 func TestParseLine(t *testing.T) {
-	in, err := parseLine([]byte(` {"a": 1, "ts": 1000} `), 7, 0)
+	in, err := ParseLine([]byte(` {"a": 1, "ts": 1000} `), 7, 0)
 	if err != nil || in.TS != int64(time.Second) || string(in.Data) != `{"a":1,"ts":1000}` {
 		t.Fatalf("parseLine = %+v, %v", in, err)
 	}
 	for _, bad := range []string{``, `[1]`, `{"a":1} {"b":2}`, `{"a":`, `{"ts":"x"}`} {
-		if _, err := parseLine([]byte(bad), 7, 0); !errors.Is(err, ErrBadBody) {
-			t.Errorf("parseLine(%q) error %v, want ErrBadBody", bad, err)
+		if _, err := ParseLine([]byte(bad), 7, 0); !errors.Is(err, ErrBadBody) {
+			t.Errorf("ParseLine(%q) error %v, want ErrBadBody", bad, err)
 		}
 	}
 }

@@ -55,11 +55,11 @@ func publishEvents(t *testing.T, js jetstream.JetStream, node, epoch string, fir
 
 func nodeEvents(t *testing.T, h *Hub, node string) NodeInfo {
 	t.Helper()
-	nodes, err := h.Nodes(context.Background())
+	page, err := h.Nodes(context.Background(), NodeQuery{Prefix: node})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range nodes {
+	for _, n := range page.Nodes {
 		if n.Node == node {
 			return n
 		}
@@ -106,11 +106,11 @@ func TestGarbageIsRejectedWhileGoodTrafficFlows(t *testing.T) {
 	publishEvents(t, js, "g1", "ep", 1, per)
 	wantBad := int64(5 * len(garbage))
 	waitUntil(t, "all messages materialized", func() bool {
-		return h.Materializer.BadFrames.Load() == wantBad && nodeEvents(t, h, "g1").Events == batches*per
+		return h.mat.Stats().BadFrames == wantBad && nodeEvents(t, h, "g1").Events == batches*per
 	})
 	ctx := context.Background()
 	waitUntil(t, "consumer to have nothing pending", func() bool {
-		p, err := h.Materializer.Pending(ctx)
+		p, err := h.mat.Pending(ctx)
 		return err == nil && p == 0
 	})
 	ni := nodeEvents(t, h, "g1")
@@ -121,7 +121,7 @@ func TestGarbageIsRejectedWhileGoodTrafficFlows(t *testing.T) {
 		// the first garbage round may come before the node is known
 		t.Fatalf("node bad_frames %d, want at least %d", ni.BadFrames, wantBad-int64(len(garbage)))
 	}
-	if got := h.Materializer.BadFrames.Load(); got != wantBad {
+	if got := h.mat.Stats().BadFrames; got != wantBad {
 		t.Fatalf("bad frames %d, want %d: a rejected message was redelivered", got, wantBad)
 	}
 	q, err := pattern.Prepare(pattern.Request{Pattern: "single(g1)", Count: true, Limit: 10})
@@ -168,7 +168,7 @@ func TestIndexIsRebuiltFromJetStream(t *testing.T) {
 func TestLiveSubscribersSeeNewEventsAndSlowOnesAreCut(t *testing.T) {
 	h := openHub(t, t.TempDir())
 	defer h.Close()
-	h.Live.Buffer = 10
+	h.live.Buffer = 10
 	nc, _ := nats.Connect(h.ClientURL())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
@@ -176,8 +176,8 @@ func TestLiveSubscribersSeeNewEventsAndSlowOnesAreCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := h.Live.Subscribe(q)
-	slow := h.Live.Subscribe(q)
+	fast := h.Subscribe(q)
+	slow := h.Subscribe(q)
 	defer fast.Close()
 	publishEvents(t, js, "l1", "ep", 1, 10)
 	for want := 2; want <= 10; want += 2 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,59 @@ func BenchmarkMatches(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		q.Matches(&ev)
+	}
+}
+
+// BenchmarkWhereCost evaluates predicates near the cost limits on one event
+// and reports the time per estimated step (the unit of MaxWhereCost and
+// MaxWhereCostPerByte) and, as the peer, the time of benchWhere, an ordinary
+// predicate, measured right after on the same event.
+func BenchmarkWhereCost(b *testing.B) {
+	readings := make([]string, 2000)
+	for i := range readings {
+		readings[i] = fmt.Sprint(i % 97)
+	}
+	small := benchData()[0]
+	big := small
+	big.Data = json.RawMessage(fmt.Sprintf(`{"temp":31.5,"site":"north","readings":[%s]}`, strings.Join(readings, ",")))
+	run := func(ev *stream.Event, where string, n int) time.Duration {
+		q, err := Prepare(Request{Pattern: "all", Where: where})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for range n {
+			q.Matches(ev)
+		}
+		return time.Since(start) / time.Duration(n)
+	}
+	for _, c := range []struct {
+		where string
+		ev    *stream.Event
+	}{
+		{benchWhere, &small},
+		{`all(1..300, # >= 0)`, &small},
+		{`none(1..200, # * 2 == temp)`, &small},
+		{`let x = 1..12; all(x, any(x, # == 30))`, &small},
+		{`count(readings, # > 50) > 100`, &big},
+		{`any(readings, # == 1000) || all(1..100, # > 0)`, &big},
+	} {
+		b.Run(c.where, func(b *testing.B) {
+			q, err := Prepare(Request{Pattern: "all", Where: c.where})
+			if err != nil {
+				b.Fatal(err)
+			}
+			perEvent, perByte := q.Cost()
+			steps := perEvent + perByte*float64(len(c.ev.Data))
+			for b.Loop() {
+				q.Matches(c.ev)
+			}
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			peer := run(c.ev, benchWhere, 20000)
+			b.ReportMetric(steps, "steps")
+			b.ReportMetric(ns/steps, "ns/step")
+			b.ReportMetric(float64(peer.Nanoseconds()), "peer-ns/op")
+			b.ReportMetric(ns/float64(peer.Nanoseconds()), "x-peer")
+		})
 	}
 }

@@ -1,20 +1,21 @@
 package pattern
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/tributary-edge/tributary/internal/apierr"
 )
 
 // ErrInvalid is wrapped by every error about the query itself: its pattern
 // grammar, predicate, stream name, times, limit or cursor. The HTTP layer
 // answers it with 400. The error's message says what was wrong and where, and
 // starts with the request field at fault ("where: ...", "limit: ...").
-var ErrInvalid = errors.New("pattern: invalid query")
+var ErrInvalid = apierr.InvalidQuery
 
 // ErrUnknownNode is wrapped by the error Execute returns when single or multiple
 // names a node the hub has never heard of. The HTTP layer answers it with 404;
 // the message names the node.
-var ErrUnknownNode = errors.New("pattern: unknown node")
+var ErrUnknownNode = apierr.UnknownNode
 
 // queryError carries a user-facing message and the sentinel it stands for, so
 // that the message reads "limit: 20000 is over the limit of 10000" rather than

@@ -1,51 +1,14 @@
 package pattern
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"time"
 
 	"github.com/tributary-edge/tributary/stream"
 )
-
-// Index is what the hub's event index provides to Execute and Scope, its only
-// callers.
-// Implementations must be safe to call from the goroutine that runs Execute;
-// Execute holds at most one Iterator per node in scope open at once, plus one
-// probe at a time.
-type Index interface {
-	// Nodes returns every node the hub knows, sorted.
-	Nodes(ctx context.Context) ([]string, error)
-	// HasNode reports whether the hub has heard of node.
-	HasNode(ctx context.Context, node string) (bool, error)
-	// Scan returns node's events of s.Stream (every stream if empty) with ts in
-	// [From, To) (unbounded side when HasFrom/HasTo is false), in (ts, epoch,
-	// seq) order, epochs compared as bytes, starting strictly after s.After when
-	// it is non-nil. Execute only passes an After whose Node is s.Node, so the
-	// condition is (ts, epoch, seq) > (After.TS, After.Epoch, After.Seq).
-	Scan(ctx context.Context, s Scan) (Iterator, error)
-}
-
-// Scan is one node's range read from the Index.
-type Scan struct {
-	Node, Stream   string
-	From, To       int64
-	HasFrom, HasTo bool
-	After          *Position
-}
-
-// Iterator is an Index's ordered result. Next advances and reports whether
-// there is an event; Event returns it, and it (including its Data bytes) need
-// only stay valid until the next call to Next; Err reports why Next returned
-// false (nil at the normal end); Close releases it and is called exactly once.
-type Iterator interface {
-	Next() bool
-	Event() *stream.Event
-	Err() error
-	Close() error
-}
 
 // Result is one page of a query's answer, in the API's JSON form.
 type Result struct {
@@ -66,6 +29,10 @@ type Result struct {
 	Scanned int64 `json:"scanned"`
 	// TookMS is the query's wall time; Execute leaves it 0 for the HTTP layer.
 	TookMS float64 `json:"took_ms"`
+	// Certain is true when no event still to arrive can change Holds (see
+	// Certain); Execute leaves it false, for the hub, which knows how
+	// complete each node is, to settle with SetCompleteness.
+	Certain bool `json:"certain"`
 }
 
 // NodeResult is one node's share of a Result.
@@ -73,26 +40,52 @@ type NodeResult struct {
 	// Matched is the node's matches in the whole range when the query asked for
 	// a count, else its matches in the returned page.
 	Matched int64 `json:"matched"`
+	Completeness
+}
+
+// Completeness is what the hub knows of how complete its data of a node is.
+type Completeness struct {
+	// Complete is true when the hub holds every event up to the last seq the
+	// node reported, with no seq missing, and the node is online.
+	Complete bool `json:"complete"`
+	// Pending counts the events the node had not delivered as of its report,
+	// plus the missing ones.
+	Pending int64 `json:"pending"`
+	// AsOf is the time of the node's report; zero when it never sent one.
+	AsOf time.Time `json:"as_of,omitzero"`
 }
 
 // ctxCheckEvery is how many events Execute reads between checks of ctx.
 const ctxCheckEvery = 256
 
+// probeListMax is the most nodes a probe names to the index; for more it reads
+// every node's chunks in node order and skips the ones it does not need.
+const probeListMax = 512
+
 // Execute runs q over idx and returns one page. Errors: ErrUnknownNode when
-// single or multiple names a node idx has never heard of; the Index's errors,
-// wrapped; ctx's error when it ends first.
+// single or multiple names a node idx has never heard of; ErrTooBroad when the
+// page's point in time holds too much; the Index's errors, wrapped; ctx's
+// error when it ends first.
+//
+// Whatever the number of nodes in scope, Execute reads through one Chunks
+// iterator or one Each at a time. Without a count it merges chunks in time
+// order from the cursor until the page is full, then decides holds for the
+// nodes the page did not show in one more read in node order. With a count it
+// reads the whole range once on every worker of the index, in any order,
+// counting matches per node and keeping the page's first matches.
 func Execute(ctx context.Context, idx Index, q *Query) (*Result, error) {
 	nodes, err := Scope(ctx, idx, q)
 	if err != nil {
 		return nil, err
 	}
 	x := &execution{ctx: ctx, idx: idx, q: q, nodes: nodes, matched: make([]int64, len(nodes)),
+		pos: make(map[string]int, len(nodes)),
 		res: &Result{Pattern: q.text, Nodes: make(map[string]NodeResult, len(nodes)), Matches: []stream.Event{}}}
+	for i, n := range nodes {
+		x.pos[n] = i
+	}
 	// A Query whose Limit was changed after Prepare still gets sane pages.
 	x.limit = min(max(q.Limit, 1), MaxLimit)
-	x.m = q.matcher()
-	defer x.m.release()
-
 	if q.Count {
 		err = x.countAndPage()
 	} else {
@@ -136,183 +129,179 @@ type execution struct {
 	ctx     context.Context
 	idx     Index
 	q       *Query
-	m       *matcher
-	nodes   []string
-	matched []int64 // per node, index as in nodes
+	nodes   []string       // in scope, in Scope's order
+	pos     map[string]int // node → its index in nodes
+	matched []int64        // per node, index as in nodes
 	res     *Result
-	reads   int
 	limit   int
 }
 
-// read counts one event read and checks ctx now and then.
-func (x *execution) read() error {
-	x.res.Scanned++
-	x.reads++
-	if x.reads%ctxCheckEvery == 0 {
-		if err := x.ctx.Err(); err != nil {
+// scan returns the read of q's range over the nodes in scope.
+func (x *execution) scan(order Order) Scan {
+	s := Scan{Stream: x.q.Stream, From: x.q.From, To: x.q.To, HasFrom: x.q.HasFrom, HasTo: x.q.HasTo, Order: order}
+	if x.q.Kind != All && x.q.Kind != Any {
+		s.Nodes = slices.Clone(x.nodes)
+		slices.Sort(s.Nodes)
+	}
+	return s
+}
+
+func emptyRange(s Scan) bool { return s.HasFrom && s.HasTo && s.From >= s.To }
+
+// reader counts the events one goroutine reads and checks ctx now and then.
+type reader struct {
+	ctx     context.Context
+	scanned int64
+}
+
+func (r *reader) read() error {
+	r.scanned++
+	if r.scanned%ctxCheckEvery == 0 {
+		if err := r.ctx.Err(); err != nil {
 			return fmt.Errorf("execute query: %w", err)
 		}
 	}
 	return nil
 }
 
-// open starts one scan per node in scope and returns them with, for each, the
-// index of its node. With after set, each node's scan starts after the cursor
-// in merge order; nodes left with an empty range are not scanned at all.
-func (x *execution) open(after *Position) (its []Iterator, src []int, err error) {
-	for i, n := range x.nodes {
-		s, ok := x.scanAfter(n, after)
-		if !ok {
-			continue
-		}
-		it, err := x.idx.Scan(x.ctx, s)
-		if err != nil {
-			closeAll(its)
-			return nil, nil, fmt.Errorf("scan node %q: %w", n, err)
-		}
-		its = append(its, it)
-		src = append(src, i)
+// skip counts n events read at once, without looking at each, and checks ctx.
+func (r *reader) skip(n int) error {
+	r.scanned += int64(n)
+	if err := r.ctx.Err(); err != nil {
+		return fmt.Errorf("execute query: %w", err)
 	}
-	return its, src, nil
+	return nil
 }
 
-// scanAfter returns node's scan of q's range strictly after p in merge order
-// (ts, node, epoch, seq), or false when that is empty. Only the cursor's own
-// node needs (epoch, seq) to break ts ties; other nodes sort before or after it
-// at equal ts by name.
-func (x *execution) scanAfter(node string, p *Position) (Scan, bool) {
-	s := Scan{Node: node, Stream: x.q.Stream, From: x.q.From, To: x.q.To, HasFrom: x.q.HasFrom, HasTo: x.q.HasTo}
-	if p != nil {
-		switch {
-		case node == p.Node:
-			after := *p
-			s.After = &after
-		case node < p.Node:
-			if p.TS == math.MaxInt64 {
-				return s, false
-			}
-			s.From, s.HasFrom = raise(s.From, s.HasFrom, p.TS+1)
-		default:
-			s.From, s.HasFrom = raise(s.From, s.HasFrom, p.TS)
-		}
-	}
-	if s.HasFrom && s.HasTo && s.From >= s.To {
-		return s, false
-	}
-	return s, true
-}
-
-func raise(from int64, has bool, to int64) (int64, bool) {
-	if !has || to > from {
-		return to, true
-	}
-	return from, true
-}
-
-func closeAll(its []Iterator) error {
-	var errs []error
-	for _, it := range its {
-		if err := it.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func iterators(its []Iterator) []stream.Iterator {
-	out := make([]stream.Iterator, len(its))
-	for i, it := range its {
-		out[i] = it
-	}
-	return out
-}
-
-// page reads the merged stream from the cursor until it has one match more
-// than the page holds, then settles holds, probing nodes the page did not show
-// a match for.
+// page merges the range in time order from the cursor until it has one match
+// more than the page holds, then settles holds.
 func (x *execution) page() (err error) {
-	its, src, err := x.open(x.q.after)
-	if err != nil {
-		return err
+	s := x.scan(ByTime)
+	after := x.q.after
+	if after != nil {
+		s.From, s.HasFrom = raise(s.From, s.HasFrom, after.TS)
 	}
+	exhausted := true
+	if !emptyRange(s) {
+		if exhausted, err = x.readPage(s); err != nil {
+			return err
+		}
+	}
+	return x.settleHolds(exhausted)
+}
+
+// readPage fills the page from s and reports whether it read s to its end.
+func (x *execution) readPage(s Scan) (exhausted bool, err error) {
+	it, err := x.idx.Chunks(x.ctx, s)
+	if err != nil {
+		return false, fmt.Errorf("scan: %w", err)
+	}
+	m := newChunkMerge(it, MaxOpenBytes)
 	defer func() {
-		if cerr := closeAll(its); cerr != nil && err == nil {
+		if cerr := m.close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close scan: %w", cerr)
 		}
 	}()
-	merge := stream.NewMerge(iterators(its)...)
-	exhausted := true
-	for merge.Next() {
-		if err := x.read(); err != nil {
-			return err
+	mt := x.q.matcher()
+	defer mt.release()
+	r := &reader{ctx: x.ctx}
+	defer func() { x.res.Scanned += r.scanned }()
+	after := x.q.after
+	for m.next() {
+		if err := r.read(); err != nil {
+			return false, err
 		}
-		ev := merge.Event()
-		if !x.m.match(ev) {
+		ev := m.event()
+		if after != nil && !posBefore(after, ev) {
+			continue
+		}
+		i, ok := x.pos[ev.Node]
+		if !ok || !mt.match(ev) {
 			continue
 		}
 		if len(x.res.Matches) == x.limit {
 			// A match beyond the page: there is a next page.
 			x.res.Next = EncodeCursor(PositionOf(&x.res.Matches[len(x.res.Matches)-1]))
-			exhausted = false
-			break
+			return false, nil
 		}
-		x.keep(ev)
-		x.matched[src[merge.Source()]]++
+		x.res.Matches = append(x.res.Matches, clone(ev))
+		x.matched[i]++
 	}
-	if err := merge.Err(); err != nil {
-		return fmt.Errorf("scan: %w", err)
+	if m.err != nil {
+		return false, fmt.Errorf("scan: %w", m.err)
 	}
-	return x.settleHolds(exhausted)
+	return true, nil
 }
 
-// countAndPage reads the whole range once: it counts every match, per node
-// and in total, and keeps the page of matches after the cursor on the way.
-func (x *execution) countAndPage() (err error) {
-	its, src, err := x.open(nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := closeAll(its); cerr != nil && err == nil {
-			err = fmt.Errorf("close scan: %w", cerr)
-		}
-	}()
-	merge := stream.NewMerge(iterators(its)...)
+// worker is one goroutine's share of a read in any order.
+type worker struct {
+	reader
+	scan   *chunkScan
+	counts []int64
+	top    *topK
+}
+
+// countAndPage reads the whole range once, on every worker of the index: it
+// counts every match, per node and in total, and keeps the first matches after
+// the cursor for the page.
+func (x *execution) countAndPage() error {
 	var total int64
-	after := x.q.after
-	for merge.Next() {
-		if err := x.read(); err != nil {
-			return err
-		}
-		ev := merge.Event()
-		if !x.m.match(ev) {
-			continue
-		}
-		total++
-		x.matched[src[merge.Source()]]++
-		if after != nil && !posBefore(after, ev) {
-			continue
-		}
-		switch {
-		case len(x.res.Matches) < x.limit:
-			x.keep(ev)
-		case x.res.Next == "":
-			x.res.Next = EncodeCursor(PositionOf(&x.res.Matches[len(x.res.Matches)-1]))
-		}
+	defer func() { x.res.Count = &total }()
+	s := x.scan(ByTime)
+	if emptyRange(s) {
+		x.res.Holds = x.verdict(func(int) bool { return false })
+		return nil
 	}
-	if err := merge.Err(); err != nil {
+	ws := make([]*worker, max(x.idx.Workers(), 1))
+	for i := range ws {
+		ws[i] = &worker{reader: reader{ctx: x.ctx}, scan: newChunkScan(x.q), counts: make([]int64, len(x.nodes)), top: newTopK(x.limit + 1)}
+		defer ws[i].scan.release()
+	}
+	after := x.q.after
+	err := x.idx.Each(x.ctx, s, func(w int, c *Chunk) error {
+		if w < 0 || w >= len(ws) {
+			return fmt.Errorf("scan: worker %d of %d", w, len(ws))
+		}
+		st := ws[w]
+		ni, ok := x.pos[c.Node]
+		if !ok {
+			return nil
+		}
+		return st.scan.each(c, &st.reader, func(m *match) (bool, error) {
+			st.counts[ni]++
+			key := stream.Event{TS: m.ts, Node: c.Node, Epoch: c.Epoch, Seq: m.seq}
+			if (after == nil || posBefore(after, &key)) && st.top.admits(m.ts, c.Node, c.Epoch, m.seq) {
+				ev, err := m.event()
+				if err != nil {
+					return true, err
+				}
+				st.top.offer(ev)
+			}
+			return false, nil
+		})
+	})
+	for _, st := range ws {
+		x.res.Scanned += st.scanned
+	}
+	if err != nil {
 		return fmt.Errorf("scan: %w", err)
 	}
-	x.res.Count = &total
+	top := newTopK(x.limit + 1)
+	for _, st := range ws {
+		for i, n := range st.counts {
+			x.matched[i] += n
+			total += n
+		}
+		top.merge(st.top)
+	}
+	page := append([]stream.Event{}, top.sorted()...)
+	if len(page) > x.limit {
+		page = page[:x.limit]
+		x.res.Next = EncodeCursor(PositionOf(&page[len(page)-1]))
+	}
+	x.res.Matches = page
 	x.res.Holds = x.verdict(func(i int) bool { return x.matched[i] > 0 })
 	return nil
-}
-
-// keep appends a copy of ev to the page; the iterator may reuse its memory.
-func (x *execution) keep(ev *stream.Event) {
-	c := *ev
-	c.Data = bytes.Clone(ev.Data)
-	x.res.Matches = append(x.res.Matches, c)
 }
 
 // verdict applies the pattern's rule to has, which tells whether node i has a
@@ -331,76 +320,48 @@ func (x *execution) verdict(has func(i int) bool) bool {
 
 // settleHolds decides holds after page. A node with a match in the page has
 // one in range. When the first page read the whole range, the page counts
-// are the whole story. Otherwise nodes still undecided are probed from the
-// start of the range until their first match, and only as far as needed: any
-// stops at the first node with a match, the others at the first without.
+// are the whole story. Otherwise the nodes still undecided are probed, in one
+// read in node order, and only as far as needed: any stops at the first node
+// with a match, the others at the first without.
 func (x *execution) settleHolds(exhausted bool) error {
 	pageShows := func(i int) bool { return x.matched[i] > 0 }
 	if x.q.after == nil && exhausted {
 		x.res.Holds = x.verdict(pageShows)
 		return nil
 	}
-	// With the rest of the range after the cursor read to its end, a probe
-	// only needs what lies up to the cursor.
-	var upTo *int64
-	if exhausted && x.q.after != nil && x.q.after.TS < math.MaxInt64 {
-		t := x.q.after.TS + 1
-		upTo = &t
+	var undecided []string
+	for i, n := range x.nodes {
+		if !pageShows(i) {
+			undecided = append(undecided, n)
+		}
 	}
-	anyShown, allShown := false, true
-	for i := range x.nodes {
-		anyShown = anyShown || pageShows(i)
-		allShown = allShown && pageShows(i)
-	}
-	if x.q.Kind == Any && anyShown || x.q.Kind != Any && allShown {
+	shown := len(x.nodes) - len(undecided)
+	switch {
+	case len(x.nodes) == 0:
+		x.res.Holds = false
+		return nil
+	case x.q.Kind == Any && shown > 0, x.q.Kind != Any && len(undecided) == 0:
 		x.res.Holds = true
 		return nil
 	}
-	var probeErr error
-	x.res.Holds = x.verdict(func(i int) bool {
-		if pageShows(i) || probeErr != nil {
-			return true
+	s := x.scan(ByNode)
+	// With the rest of the range after the cursor read to its end, a probe
+	// only needs what lies up to the cursor.
+	if exhausted && x.q.after != nil && x.q.after.TS < math.MaxInt64 {
+		if t := x.q.after.TS + 1; !s.HasTo || t < s.To {
+			s.To, s.HasTo = t, true
 		}
-		found, err := x.probe(x.nodes[i], upTo)
-		if err != nil {
-			probeErr = err
-			return true
-		}
-		return found
-	})
-	return probeErr
+	}
+	holds, err := x.probe(s, undecided)
+	x.res.Holds = holds
+	return err
 }
 
-// probe reports whether node has a match in range (below *upTo when set).
-func (x *execution) probe(node string, upTo *int64) (found bool, err error) {
-	s := Scan{Node: node, Stream: x.q.Stream, From: x.q.From, To: x.q.To, HasFrom: x.q.HasFrom, HasTo: x.q.HasTo}
-	if upTo != nil && (!s.HasTo || *upTo < s.To) {
-		s.To, s.HasTo = *upTo, true
+func raise(from int64, has bool, to int64) (int64, bool) {
+	if !has || to > from {
+		return to, true
 	}
-	if s.HasFrom && s.HasTo && s.From >= s.To {
-		return false, nil
-	}
-	it, err := x.idx.Scan(x.ctx, s)
-	if err != nil {
-		return false, fmt.Errorf("probe node %q: %w", node, err)
-	}
-	defer func() {
-		if cerr := it.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("probe node %q: close: %w", node, cerr)
-		}
-	}()
-	for it.Next() {
-		if err := x.read(); err != nil {
-			return false, err
-		}
-		if x.m.match(it.Event()) {
-			return true, nil
-		}
-	}
-	if err := it.Err(); err != nil {
-		return false, fmt.Errorf("probe node %q: %w", node, err)
-	}
-	return false, nil
+	return from, true
 }
 
 // posBefore reports whether p comes strictly before ev in merge order.

@@ -163,13 +163,14 @@ func TestExecuteHolds(t *testing.T) {
 		{"multiple(b,a)", "hot", 1, true, "a"},
 		// all stops probing at the first node without a match.
 		{"all", "hot", 1, false, "a c"},
-		{"multiple(c,a,b)", "hot", 1, false, "c"},
+		{"multiple(c,a,b)", "hot", 1, false, "a c"},
 		// any holds as soon as the page shows a match.
 		{"any", "hot", 1, true, ""},
 		{"single(a)", "hot", 1, true, ""},
 		{"single(a)", "!hot", 1, true, ""},
 		{"single(d)", "", 1, false, ""},
-		{"multiple(a,d)", "", 1, false, "d"},
+		// d has no chunk at all: the probe reads nothing to know it has no match.
+		{"multiple(a,d)", "", 1, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s where %s limit %d", tt.pattern, tt.where, tt.limit), func(t *testing.T) {
@@ -194,17 +195,9 @@ func TestExecuteHolds(t *testing.T) {
 	}
 }
 
-// probed lists the nodes scanned after the first scan of each node in scope.
+// probed lists the nodes whose chunks the probe read, in order.
 func probed(idx *memIndex, res *Result) string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range idx.scans {
-		if seen[s.Node] {
-			out = append(out, s.Node)
-		}
-		seen[s.Node] = true
-	}
-	return strings.Join(out, " ")
+	return strings.Join(idx.probed, " ")
 }
 
 func TestExecuteHoldsOnLaterPages(t *testing.T) {
@@ -216,7 +209,7 @@ func TestExecuteHoldsOnLaterPages(t *testing.T) {
 	if first.Next == "" || ids(first.Matches) != "0/b/e/1 1/b/e/2" {
 		t.Fatalf("first page %s next %q", ids(first.Matches), first.Next)
 	}
-	idx.scans = nil
+	idx.scans, idx.probed = nil, nil
 	second := run(t, idx, Request{Pattern: "multiple(a,b)", Where: "hot", Limit: 2, After: first.Next})
 	if ids(second.Matches) != "8/a/e/9 9/a/e/10" || second.Next != "" {
 		t.Fatalf("second page %s next %q", ids(second.Matches), second.Next)
@@ -228,7 +221,7 @@ func TestExecuteHoldsOnLaterPages(t *testing.T) {
 		t.Fatalf("probed %q, want b", got)
 	}
 	probe := idx.scans[len(idx.scans)-1]
-	if !probe.HasTo || probe.To != oracleBase+2 || probe.After != nil || probe.HasFrom {
+	if probe.Order != ByNode || !probe.HasTo || probe.To != oracleBase+2 || probe.HasFrom {
 		t.Fatalf("probe scan %+v, want [start, cursor ts + 1)", probe)
 	}
 	if second.Nodes["a"].Matched != 2 || second.Nodes["b"].Matched != 0 {
@@ -256,36 +249,38 @@ func TestExecuteCount(t *testing.T) {
 }
 
 func TestExecuteIndexErrors(t *testing.T) {
-	t.Run("scan fails", func(t *testing.T) {
-		idx := holdsIdx(t)
-		idx.failOn = "c"
-		q, _ := Prepare(Request{Pattern: "all"})
-		_, err := Execute(context.Background(), idx, q)
-		if !errors.Is(err, errDisk) || !strings.Contains(err.Error(), `scan node "c"`) {
-			t.Fatalf("error %v", err)
-		}
-		if idx.openIterators() != 0 {
-			t.Fatalf("%d iterators left open", idx.openIterators())
-		}
-	})
-	t.Run("iterator fails", func(t *testing.T) {
-		idx := holdsIdx(t)
-		idx.errNext = "b"
-		q, _ := Prepare(Request{Pattern: "all", Count: true})
-		_, err := Execute(context.Background(), idx, q)
-		if !errors.Is(err, errDisk) {
-			t.Fatalf("error %v", err)
-		}
-		if idx.openIterators() != 0 {
-			t.Fatalf("%d iterators left open", idx.openIterators())
-		}
-	})
+	for _, count := range []bool{false, true} {
+		t.Run(fmt.Sprintf("read fails, count %v", count), func(t *testing.T) {
+			idx := holdsIdx(t)
+			idx.failOn = "c"
+			q, _ := Prepare(Request{Pattern: "all", Count: count})
+			_, err := Execute(context.Background(), idx, q)
+			if !errors.Is(err, errDisk) || !strings.Contains(err.Error(), "scan") {
+				t.Fatalf("error %v", err)
+			}
+			if idx.openIterators() != 0 {
+				t.Fatalf("%d iterators left open", idx.openIterators())
+			}
+		})
+		t.Run(fmt.Sprintf("load fails, count %v", count), func(t *testing.T) {
+			idx := holdsIdx(t)
+			idx.failLoad = "b"
+			q, _ := Prepare(Request{Pattern: "all", Count: count})
+			_, err := Execute(context.Background(), idx, q)
+			if !errors.Is(err, errDisk) || !strings.Contains(err.Error(), `chunk of node "b"`) {
+				t.Fatalf("error %v", err)
+			}
+			if idx.openIterators() != 0 {
+				t.Fatalf("%d iterators left open", idx.openIterators())
+			}
+		})
+	}
 	t.Run("probe fails", func(t *testing.T) {
 		idx := holdsIdx(t)
 		q, _ := Prepare(Request{Pattern: "multiple(b,a)", Where: "hot", Limit: 1})
-		idx.failRe = "a"
+		idx.failProbe = true
 		_, err := Execute(context.Background(), idx, q)
-		if !errors.Is(err, errDisk) || !strings.Contains(err.Error(), `probe node "a"`) {
+		if !errors.Is(err, errDisk) || !strings.Contains(err.Error(), "probe") {
 			t.Fatalf("error %v", err)
 		}
 	})
@@ -312,13 +307,13 @@ func TestResultJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"pattern":"all","holds":false,"nodes":{"a":{"matched":0},"b":{"matched":0}},"matches":[],"next":"","scanned":1,"took_ms":0}`
+	want := `{"pattern":"all","holds":false,"nodes":{"a":{"matched":0,"complete":false,"pending":0},"b":{"matched":0,"complete":false,"pending":0}},"matches":[],"next":"","scanned":1,"took_ms":0,"certain":false}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 	res = run(t, idx, Request{Pattern: "SINGLE( a )", Count: true})
 	b, _ = json.Marshal(res)
-	want = `{"pattern":"single(a)","holds":true,"nodes":{"a":{"matched":1}},"matches":[{"node":"a","epoch":"e","seq":1,"stream":"s","ts":"2024-05-01T12:00:00Z","data":{"temp":1}}],"next":"","count":1,"scanned":1,"took_ms":0}`
+	want = `{"pattern":"single(a)","holds":true,"nodes":{"a":{"matched":1,"complete":false,"pending":0}},"matches":[{"node":"a","epoch":"e","seq":1,"stream":"s","ts":"2024-05-01T12:00:00Z","data":{"temp":1}}],"next":"","count":1,"scanned":1,"took_ms":0,"certain":false}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}

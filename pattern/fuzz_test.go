@@ -64,7 +64,9 @@ func FuzzCompileWhere(f *testing.F) {
 	for _, s := range []string{"temp > 30", `site == "north" && gps.lat > 1`, "gps?.lat ?? 1 > 0", "(temp ?? 0) > 1",
 		"let x = temp; x > 1", `any(tags, # == "a")`, `ts > date("2024-01-01T00:00:00Z")`, "seq % 2 == 0",
 		"$env.temp > 1", `$env["a"] == nil`, "count > 1", "foo(1)", "now() > ts", "temp >", "1", "a.b.c?.d.e == nil",
-		`filter(a, .b > 1) == []`, `deep["a"].b["c"] == 1`, "x[1:2] == nil", "len(1..1000) > 0", "nil"} {
+		`filter(a, .b > 1) == []`, `deep["a"].b["c"] == 1`, "x[1:2] == nil", "len(1..1000) > 0", "nil",
+		"count(a) > 1", "sum(a) > 0", `reduce(1..9, #acc + #, 0) > 1`, `sortBy(a, .t, "desc") == []`, `all(1..9, any(a, # == 1))`,
+		`repeat("a", 3) == "aaa"`, `map(a, # * 2) == []`, `x in 1..5`, `groupBy(a, .k) == {}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, where string) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tributary-edge/tributary/stream"
@@ -222,10 +223,17 @@ func sameEvent(a, b *stream.Event) bool {
 
 func TestExecuteAgainstOracle(t *testing.T) {
 	ctx := context.Background()
+	colLoads := 0
+	defer func() {
+		if !t.Failed() && colLoads == 0 {
+			t.Error("no round read chunks through their columns")
+		}
+	}()
 	for round := range 400 {
 		rng := rand.New(rand.NewPCG(uint64(round), 42))
 		evs := randomEvents(rng)
-		idx := newMemIndex(t, oracleNodes, evs)
+		// Chunks of one event up to whole batches, as the hub cuts them.
+		idx := newMemIndexChunked(t, oracleNodes, evs, 1+rng.IntN(10), uint64(round))
 		req, w := randomRequest(rng)
 		name := fmt.Sprintf("round %d %+v", round, req)
 
@@ -250,9 +258,14 @@ func TestExecuteAgainstOracle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: page %d: %v", name, page, err)
 			}
-			res, err := Execute(ctx, idx, q)
+			reads := len(idx.scans)
+			res, err := Execute(ctx, oracleIndex(idx, round), q)
 			if err != nil {
 				t.Fatalf("%s: page %d: %v", name, page, err)
+			}
+			// One read for the page and at most one probe, whatever the scope.
+			if n := len(idx.scans) - reads; n > 2 {
+				t.Fatalf("%s: page %d: %d reads of the index", name, page, n)
 			}
 			if open := idx.openIterators(); open != 0 {
 				t.Fatalf("%s: page %d: %d iterators left open", name, page, open)
@@ -278,6 +291,7 @@ func TestExecuteAgainstOracle(t *testing.T) {
 				t.Fatalf("%s: match %d is %+v, want %+v", name, i, got[i], want.matches[i])
 			}
 		}
+		colLoads += idx.colLoads
 	}
 }
 
@@ -324,5 +338,65 @@ func checkPage(t *testing.T, name string, res *Result, q *Query, scope []string,
 	}
 	if res.Scanned < int64(len(res.Matches)) {
 		t.Fatalf("%s: scanned %d for %d matches", name, res.Scanned, len(res.Matches))
+	}
+}
+
+// TestExecuteFleetAgainstOracle runs the oracle over fleets of hundreds of
+// nodes, far more than any per-node resource could serve at once: all, any,
+// and multiple of twenty nodes, paged to the end, with and without counts.
+func TestExecuteFleetAgainstOracle(t *testing.T) {
+	ctx := context.Background()
+	for round := range 30 {
+		rng := rand.New(rand.NewPCG(uint64(round), 7))
+		nodes := make([]string, 300)
+		for i := range nodes {
+			nodes[i] = fmt.Sprintf("n%03d", i)
+		}
+		var evs []stream.Event
+		for _, n := range nodes[:250] { // the last 50 are known but silent
+			for seq := 1; seq <= 1+rng.IntN(6); seq++ {
+				evs = append(evs, stream.Event{Node: n, Epoch: "e", Seq: uint64(seq), Stream: "s1",
+					TS: oracleBase + int64(rng.IntN(40)), Data: json.RawMessage(fmt.Sprintf(`{"temp":%d}`, rng.IntN(40)))})
+			}
+		}
+		idx := newMemIndexChunked(t, nodes, evs, 1+rng.IntN(5), uint64(round))
+		pick := slices.Clone(nodes)
+		rng.Shuffle(len(pick), func(i, j int) { pick[i], pick[j] = pick[j], pick[i] })
+		patterns := []string{"all", "any", "multiple(" + strings.Join(pick[:20], ",") + ")"}
+		for _, p := range patterns {
+			w := oracleWheres[rng.IntN(2)] // none, or temp > 20
+			req := Request{Pattern: p, Where: w.expr, Limit: 1 + rng.IntN(50), Count: rng.IntN(2) == 0}
+			q, err := Prepare(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scope := q.Nodes
+			if q.Kind == All || q.Kind == Any {
+				scope = nodes
+			}
+			want := oracle(evs, scope, q.Kind, q, w)
+			var got []stream.Event
+			for page := 0; ; page++ {
+				q, _ := Prepare(req)
+				res, err := Execute(ctx, oracleIndex(idx, round), q)
+				if err != nil {
+					t.Fatalf("round %d %s page %d: %v", round, p, page, err)
+				}
+				checkPage(t, fmt.Sprintf("round %d %s page %d", round, p, page), res, q, scope, want)
+				got = append(got, res.Matches...)
+				if res.Next == "" {
+					break
+				}
+				req.After = res.Next
+			}
+			if len(got) != len(want.matches) {
+				t.Fatalf("round %d %s: %d matches, want %d", round, p, len(got), len(want.matches))
+			}
+			for i := range got {
+				if !sameEvent(&got[i], &want.matches[i]) {
+					t.Fatalf("round %d %s: match %d is %+v, want %+v", round, p, i, got[i], want.matches[i])
+				}
+			}
+		}
 	}
 }

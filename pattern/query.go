@@ -25,7 +25,19 @@ type Request struct {
 	Limit   int    `json:"limit"` // 0 means DefaultLimit; below 0 or above MaxLimit is invalid
 	After   string `json:"after"` // the Next of a previous Result
 	Count   bool   `json:"count"`
+	// Consistency is "eventual" (or empty) or "strong"; Wait, a Go duration,
+	// bounds how long a strong read waits (DefaultWait, at most MaxWait).
+	Consistency string `json:"consistency"`
+	Wait        string `json:"wait"`
 }
+
+// Consistency levels and the bounds of a strong read's wait.
+const (
+	Eventual    = "eventual"
+	Strong      = "strong"
+	DefaultWait = 5 * time.Second
+	MaxWait     = 60 * time.Second
+)
 
 // Query is a checked, compiled Request. Prepare makes it; it does not change
 // afterwards and is safe for concurrent use (Matches from many goroutines,
@@ -46,6 +58,10 @@ type Query struct {
 	Limit int
 	// Count asks for the total number of matches in range.
 	Count bool
+	// Strong asks the hub to catch up with every online node in scope first,
+	// waiting at most Wait.
+	Strong bool
+	Wait   time.Duration
 
 	after *Position // the page starts strictly after it; nil for the first page
 	where *predicate
@@ -105,7 +121,38 @@ func Prepare(r Request) (*Query, error) {
 			return nil, err
 		}
 	}
+	if q.Strong, q.Wait, err = ParseConsistency(r.Consistency, r.Wait); err != nil {
+		return nil, err
+	}
 	return q, nil
+}
+
+// ParseConsistency checks a request's consistency and wait: strong reports
+// a strong read, with its wait (DefaultWait when wait is empty).
+func ParseConsistency(consistency, wait string) (strong bool, d time.Duration, err error) {
+	switch consistency {
+	case "", Eventual:
+		if wait != "" {
+			return false, 0, invalidf("wait: %q applies only to consistency %q", wait, Strong)
+		}
+		return false, 0, nil
+	case Strong:
+	default:
+		return false, 0, invalidf("consistency: %q is not %q or %q", consistency, Eventual, Strong)
+	}
+	if wait == "" {
+		return true, DefaultWait, nil
+	}
+	d, perr := time.ParseDuration(wait)
+	switch {
+	case perr != nil:
+		return false, 0, invalidf("wait: %q is not a duration such as 5s or 500ms", wait)
+	case d <= 0:
+		return false, 0, invalidf("wait: %s must be more than 0", wait)
+	case d > MaxWait:
+		return false, 0, invalidf("wait: %s is over the limit of %v", wait, MaxWait)
+	}
+	return true, d, nil
 }
 
 // parseTime reads an RFC 3339 time (fractional seconds allowed) as Unix
@@ -119,10 +166,20 @@ func parseTime(field, s string) (ns int64, ok bool, err error) {
 		return 0, false, invalidf("%s: %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", field, s)
 	}
 	// UnixNano is undefined outside about 1678 to 2262; refuse rather than wrap.
-	if t.Year() < 1678 || t.Year() > 2261 {
-		return 0, false, invalidf("%s: %s is outside the years 1678 to 2261", field, s)
+	if !stream.InTimeRange(t) {
+		return 0, false, invalidf("%s: %s is outside the years %d to %d", field, s, stream.MinYear, stream.MaxYear)
 	}
 	return t.UnixNano(), true, nil
+}
+
+// Cost returns the compile-time estimate of the where-expression's work, in
+// steps per event and per byte of the event's data (see MaxWhereCost and
+// MaxWhereCostPerByte); 0, 0 without one.
+func (q *Query) Cost() (perEvent, perByte float64) {
+	if q.where == nil {
+		return 0, 0
+	}
+	return q.where.perEvent, q.where.perByte
 }
 
 // String returns the canonical pattern text: "single(a)", "multiple(a,b)",

@@ -2,6 +2,7 @@ package pattern
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
@@ -46,7 +48,13 @@ type predicate struct {
 	keep *fieldSet
 	// useNode etc. say which envelope names the expression reads.
 	useNode, useStream, useSeq, useTS bool
-	pool                              sync.Pool // of *evaluator
+	// perEvent and perByte are the estimated steps per event and per byte of
+	// its data (see MaxWhereCost).
+	perEvent, perByte float64
+	pool              sync.Pool // of *evaluator
+	// fast evaluates the expression over columns when it is made only of
+	// comparisons; nil otherwise.
+	fast *fastPredicate
 }
 
 // evaluator is the per-goroutine state of a predicate: the VM and the
@@ -62,7 +70,9 @@ func compileWhere(src string) (*predicate, error) {
 	if len(src) > MaxWhereBytes {
 		return nil, invalidf("where: %d bytes is over the limit of %d", len(src), MaxWhereBytes)
 	}
-	tree, err := parser.Parse(src)
+	cfg := conf.CreateNew()
+	cfg.MaxNodes = MaxWhereNodes
+	tree, err := parser.ParseWithConfig(src, cfg)
 	if err != nil {
 		return nil, whereError(err)
 	}
@@ -71,7 +81,12 @@ func compileWhere(src string) (*predicate, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
+	perEvent, perByte, err := estimateCost(src, tree.Node)
+	if err != nil {
+		return nil, err
+	}
 	prog, err := expr.Compile(src,
+		expr.MaxNodes(MaxWhereNodes),
 		expr.Env(envelopeTypes),
 		expr.AllowUndefinedVariables(),
 		expr.AsBool(),
@@ -84,7 +99,7 @@ func compileWhere(src string) (*predicate, error) {
 	if err != nil {
 		return nil, whereError(err)
 	}
-	p := &predicate{prog: prog, required: minimalPaths(a.paths),
+	p := &predicate{prog: prog, required: minimalPaths(a.paths), perEvent: perEvent, perByte: perByte,
 		useNode: a.envelope[envNode], useStream: a.envelope[envStream], useSeq: a.envelope[envSeq], useTS: a.envelope[envTS]}
 	if a.wholeEnv {
 		p.useNode, p.useStream, p.useSeq, p.useTS = true, true, true, true
@@ -97,6 +112,9 @@ func compileWhere(src string) (*predicate, error) {
 		p.keep = newFieldSet(names...)
 	}
 	p.pool.New = func() any { return &evaluator{env: make(map[string]any, 8)} }
+	if !a.wholeEnv {
+		p.fast = compileFast(tree.Node, p.required)
+	}
 	return p, nil
 }
 
@@ -124,6 +142,9 @@ func whereError(err error) error {
 		return invalidf("where: %v", err)
 	}
 	msg := tokenRE.ReplaceAllString(fe.Message, "$1")
+	if strings.Contains(msg, "exceeds maximum allowed nodes") {
+		msg = fmt.Sprintf("the expression has more than %d syntax nodes", MaxWhereNodes)
+	}
 	if msg == "unexpected token EOF" {
 		msg = "unexpected end of expression"
 	}

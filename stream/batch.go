@@ -1,22 +1,26 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
 )
 
-// Wire format, version 1. Every message an edge publishes under edge.> is one
-// frame:
+// Wire format. Every message an edge publishes under edge.> is one frame, in
+// version 1 or version 2 (docs/wire-format.md is the full description):
 //
-//	byte 0      version (1)
-//	byte 1      kind: 1 events, 2 drops, 3 counters, 4 heartbeat
-//	...         body, by kind (below)
-//	last 4      CRC-32C (Castagnoli) of every byte before it, little endian
+//	version 1                          version 2
+//	byte 0   version (1)               byte 0   version (2)
+//	byte 1   kind                      byte 1   kind
+//	...      body                      byte 2   codec: 0 none, 1 zstd
+//	last 4   CRC-32C                   ...      body, encoded by the codec
+//	                                   last 4   CRC-32C
+//
+// Kinds are 1 events, 2 drops, 3 counters, 4 heartbeat. The CRC-32C (Castagnoli,
+// little endian) covers every byte before it, so a version 2 decoder checks it
+// before it decompresses anything.
 //
 // Strings are a uvarint length and that many bytes. Every body starts with the
 // node and the epoch.
@@ -24,16 +28,26 @@ import (
 //	events:    node, epoch, stream, uvarint count, then count records of
 //	           uvarint seq (the first absolute, then the increase over the previous,
 //	           at least 1), zigzag varint ts in Unix nanoseconds (the first absolute,
-//	           then the difference from the previous), uvarint data length, data (a
-//	           JSON object)
+//	           then the difference from the previous), in version 2 only a zigzag
+//	           varint ingest time in Unix nanoseconds (the same way), uvarint data
+//	           length, data (a JSON object)
 //	drops:     node, epoch, uvarint length, JSON array of Drop
-//	counters:  node, epoch, uvarint length, JSON array of CounterState
+//	counters:  node, epoch, uvarint length, JSON array of CounterState (one
+//	           shape per counter kind; a sum is {"name","p","n"} as in the
+//	           first edges, so no version change was needed)
 //	heartbeat: node, epoch, uvarint length, JSON Heartbeat
 //
-// A decoder refuses unknown versions and kinds, bad checksums, truncated or
-// trailing bytes, non-increasing seqs, data that is not a JSON object, and names
-// that break the name rule.
-const Version = 1
+// A decoder refuses unknown versions, kinds and codecs, bad checksums, truncated
+// or trailing bytes, bodies that decode to more than MaxBodyBytes, non-increasing
+// seqs, data that is not a JSON object, and names that break the name rule.
+const (
+	// Version1 is the first version: no codec byte, no ingest times.
+	Version1 = 1
+	// Version2 adds the codec byte and each event's ingest time.
+	Version2 = 2
+	// Version is the version that EncodeEvents and EncodeControl write.
+	Version = Version1
+)
 
 // Kind tells what a frame carries.
 type Kind byte
@@ -72,15 +86,18 @@ const (
 var ErrBadFrame = errors.New("bad frame")
 
 // ErrUnknownVersion is returned (wrapped, together with ErrBadFrame) for a frame
-// whose version byte this build does not know.
+// whose version byte this build does not know (it knows Version1 and Version2).
 var ErrUnknownVersion = errors.New("unknown version")
 
-// Record is one buffered event as the edge sends it: its seq, its event time in
-// Unix nanoseconds, and its data (a JSON object).
+// Record is one buffered event as the edge sends it: its seq, its event time and
+// its ingest time in Unix nanoseconds, and its data (a JSON object). Ingest is
+// the edge's clock when the event was committed to its buffer; only version 2
+// frames carry it, so it is zero in records decoded from version 1.
 type Record struct {
-	Seq  uint64
-	TS   int64
-	Data json.RawMessage
+	Seq    uint64
+	TS     int64
+	Ingest int64
+	Data   json.RawMessage
 }
 
 // Drop reports a range of seqs an edge discarded, and why.
@@ -100,13 +117,6 @@ const (
 	ReasonMissing       = "missing"
 )
 
-// CounterState is one node's whole PN state of one counter.
-type CounterState struct {
-	Name string `json:"name"`
-	P    int64  `json:"p"`
-	N    int64  `json:"n"`
-}
-
 // Heartbeat is the status an edge reports every few seconds.
 type Heartbeat struct {
 	Buffered      int64  `json:"buffered"`
@@ -116,11 +126,25 @@ type Heartbeat struct {
 	AckedSeq      uint64 `json:"acked_seq"`
 	Sent          uint64 `json:"sent"`
 	Time          int64  `json:"time"` // edge clock, Unix nanoseconds
+	// ClockOffset is the hub's clock minus the edge's, as the edge last
+	// measured it, and ClockRTT that measurement's round trip, in
+	// nanoseconds; both 0 until the first measurement.
+	ClockOffset int64 `json:"clock_offset_ns,omitempty"`
+	ClockRTT    int64 `json:"clock_rtt_ns,omitempty"`
+	// UplinkBytes and UplinkEvents are what the edge has written to its
+	// connection with the hub since it started: bytes (every frame,
+	// heartbeat and protocol line) and the events in its batches, re-sends
+	// included. Left out of the JSON while zero.
+	UplinkBytes  uint64 `json:"uplink_bytes,omitempty"`
+	UplinkEvents uint64 `json:"uplink_events,omitempty"`
 }
 
-// Frame is a decoded message. Stream and Events are set for KindEvents, Drops for
-// KindDrops, Counters for KindCounters and Heartbeat for KindHeartbeat.
+// Frame is a decoded message. Version and Codec say how it came on the wire
+// (Codec is CodecNone for version 1). Stream and Events are set for KindEvents,
+// Drops for KindDrops, Counters for KindCounters and Heartbeat for KindHeartbeat.
 type Frame struct {
+	Version   byte
+	Codec     Codec
 	Kind      Kind
 	Node      string
 	Epoch     string
@@ -131,38 +155,116 @@ type Frame struct {
 	Heartbeat *Heartbeat
 }
 
-// EncodeEvents appends an events frame to dst and returns it. Records must be in
-// strictly increasing seq order.
+// EncodeEvents appends a version 1 events frame to dst and returns it. Records
+// must be in strictly increasing seq order; their Ingest is not sent.
 func EncodeEvents(dst []byte, node, epoch, stream string, recs []Record) ([]byte, error) {
-	dst = append(dst, Version, byte(KindEvents))
+	dst = append(dst, Version1, byte(KindEvents))
 	start := len(dst) - 2
+	dst, err := appendEvents(dst, node, epoch, stream, recs, false)
+	if err != nil {
+		return nil, err
+	}
+	return appendCRC(dst, start), nil
+}
+
+// EncodeControl returns a version 1 drops, counters or heartbeat frame; v is the
+// JSON payload ([]Drop, []CounterState or Heartbeat).
+func EncodeControl(kind Kind, node, epoch string, v any) ([]byte, error) {
+	dst, err := appendControl([]byte{Version1, byte(kind)}, kind, node, epoch, v)
+	if err != nil {
+		return nil, err
+	}
+	return appendCRC(dst, 0), nil
+}
+
+// EncodeEventsV2 appends a version 2 events frame, its body encoded by codec, to
+// dst and returns it. Records must be in strictly increasing seq order, and
+// there must be 1 to MaxBatchEvents of them. It returns an error, and dst
+// unchanged, for an unknown codec or a body over MaxBodyBytes, which no decoder
+// would accept.
+func EncodeEventsV2(dst []byte, codec Codec, node, epoch, stream string, recs []Record) ([]byte, error) {
+	if len(recs) == 0 || len(recs) > MaxBatchEvents {
+		return dst, fmt.Errorf("encode events: %d records, want 1 to %d", len(recs), MaxBatchEvents)
+	}
+	// Room for the names, the count and, per record, its data and four full
+	// varints.
+	size := 4*binary.MaxVarintLen64 + len(node) + len(epoch) + len(stream) + len(recs)*(4*binary.MaxVarintLen64)
+	for _, r := range recs {
+		size += len(r.Data)
+	}
+	return encodeV2(dst, codec, KindEvents, size, func(b []byte) ([]byte, error) {
+		return appendEvents(b, node, epoch, stream, recs, true)
+	})
+}
+
+// EncodeControlV2 returns a version 2 drops, counters or heartbeat frame, its
+// body encoded by codec; v is the JSON payload ([]Drop, []CounterState or
+// Heartbeat).
+func EncodeControlV2(kind Kind, codec Codec, node, epoch string, v any) ([]byte, error) {
+	return encodeV2(nil, codec, kind, 0, func(b []byte) ([]byte, error) {
+		return appendControl(b, kind, node, epoch, v)
+	})
+}
+
+// encodeV2 appends a version 2 frame header, the body that appendBody writes,
+// encoded by codec, and the CRC to dst. size, when not zero, is room enough for
+// the body.
+func encodeV2(dst []byte, codec Codec, kind Kind, size int, appendBody func([]byte) ([]byte, error)) ([]byte, error) {
+	if codec != CodecNone && codec != CodecZstd {
+		return dst, fmt.Errorf("encode %v: unknown codec %d", kind, byte(codec))
+	}
+	start := len(dst)
+	out := append(dst, Version2, byte(kind), byte(codec))
+	var body []byte
+	var err error
+	if codec == CodecNone {
+		// The body is written in place: no copy.
+		if out, err = appendBody(out); err != nil {
+			return dst, err
+		}
+		body = out[start+3:]
+	} else if body, err = appendBody(make([]byte, 0, size)); err != nil {
+		return dst, err
+	}
+	if len(body) > MaxBodyBytes {
+		return dst, fmt.Errorf("encode %v: body of %d bytes is over the %d byte limit", kind, len(body), MaxBodyBytes)
+	}
+	if codec != CodecNone {
+		if out, err = compress(out, codec, body); err != nil {
+			return dst, fmt.Errorf("encode %v: %w", kind, err)
+		}
+	}
+	return appendCRC(out, start), nil
+}
+
+// appendEvents appends an events body to dst; withIngest adds version 2's
+// ingest times.
+func appendEvents(dst []byte, node, epoch, stream string, recs []Record, withIngest bool) ([]byte, error) {
 	dst = appendString(dst, node)
 	dst = appendString(dst, epoch)
 	dst = appendString(dst, stream)
 	dst = binary.AppendUvarint(dst, uint64(len(recs)))
 	var prevSeq uint64
-	var prevTS int64
+	var prevTS, prevIngest int64
 	for i, r := range recs {
-		if i == 0 {
-			dst = binary.AppendUvarint(dst, r.Seq)
-			dst = binary.AppendVarint(dst, r.TS)
-		} else {
-			if r.Seq <= prevSeq {
-				return nil, fmt.Errorf("encode events: seq %d after %d is not increasing", r.Seq, prevSeq)
-			}
-			dst = binary.AppendUvarint(dst, r.Seq-prevSeq)
-			dst = binary.AppendVarint(dst, r.TS-prevTS)
+		if i > 0 && r.Seq <= prevSeq {
+			return nil, fmt.Errorf("encode events: seq %d after %d is not increasing", r.Seq, prevSeq)
 		}
-		prevSeq, prevTS = r.Seq, r.TS
+		// The first record's fields are absolute: the previous ones are zero.
+		dst = binary.AppendUvarint(dst, r.Seq-prevSeq)
+		dst = binary.AppendVarint(dst, r.TS-prevTS)
+		if withIngest {
+			dst = binary.AppendVarint(dst, r.Ingest-prevIngest)
+		}
+		prevSeq, prevTS, prevIngest = r.Seq, r.TS, r.Ingest
 		dst = binary.AppendUvarint(dst, uint64(len(r.Data)))
 		dst = append(dst, r.Data...)
 	}
-	return appendCRC(dst, start), nil
+	return dst, nil
 }
 
-// EncodeControl returns a drops, counters or heartbeat frame; v is the JSON
-// payload ([]Drop, []CounterState or Heartbeat).
-func EncodeControl(kind Kind, node, epoch string, v any) ([]byte, error) {
+// appendControl appends a control body to dst.
+func appendControl(dst []byte, kind Kind, node, epoch string, v any) ([]byte, error) {
 	if kind != KindDrops && kind != KindCounters && kind != KindHeartbeat {
 		return nil, fmt.Errorf("encode control: %v is not a control kind", kind)
 	}
@@ -170,74 +272,10 @@ func EncodeControl(kind Kind, node, epoch string, v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %v: %w", kind, err)
 	}
-	dst := []byte{Version, byte(kind)}
 	dst = appendString(dst, node)
 	dst = appendString(dst, epoch)
 	dst = binary.AppendUvarint(dst, uint64(len(payload)))
-	dst = append(dst, payload...)
-	return appendCRC(dst, 0), nil
-}
-
-// Decode parses one frame. Every error wraps ErrBadFrame and says what was wrong
-// and at which byte offset.
-func Decode(b []byte) (*Frame, error) {
-	if len(b) > MaxFrameBytes {
-		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadFrame, len(b), MaxFrameBytes)
-	}
-	if len(b) < 2+4 {
-		return nil, fmt.Errorf("%w: %d bytes is too short for a frame", ErrBadFrame, len(b))
-	}
-	if b[0] != Version {
-		return nil, fmt.Errorf("%w: %w %d (this build reads version %d)", ErrBadFrame, ErrUnknownVersion, b[0], Version)
-	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, fmt.Errorf("%w: checksum %08x does not match %08x", ErrBadFrame, got, sum)
-	}
-	r := reader{b: body, off: 2}
-	f := &Frame{Kind: Kind(b[1])}
-	f.Node = r.name("node")
-	f.Epoch = r.str("epoch")
-	if r.err == nil && (f.Epoch == "" || len(f.Epoch) > MaxNameLen) {
-		r.fail("epoch has %d bytes, want 1 to %d", len(f.Epoch), MaxNameLen)
-	}
-	switch f.Kind {
-	case KindEvents:
-		f.Stream = r.name("stream")
-		f.Events = r.records()
-	case KindDrops:
-		r.json(&f.Drops)
-		for i, d := range f.Drops {
-			if r.err == nil {
-				if err := d.Validate(); err != nil {
-					r.fail("drop %d: %v", i, err)
-				}
-			}
-		}
-	case KindCounters:
-		r.json(&f.Counters)
-		for i, c := range f.Counters {
-			if r.err == nil {
-				if err := ValidateName("counter", c.Name); err != nil {
-					r.fail("counter %d: %v", i, err)
-				} else if c.P < 0 || c.N < 0 {
-					r.fail("counter %q: p and n must not be negative", c.Name)
-				}
-			}
-		}
-	case KindHeartbeat:
-		f.Heartbeat = new(Heartbeat)
-		r.json(f.Heartbeat)
-	default:
-		return nil, fmt.Errorf("%w: unknown kind %d at byte 1", ErrBadFrame, b[1])
-	}
-	if r.err == nil && r.off != len(body) {
-		r.fail("%d trailing bytes", len(body)-r.off)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return f, nil
+	return append(dst, payload...), nil
 }
 
 // Validate checks a drop report's fields.
@@ -274,137 +312,4 @@ func appendCRC(dst []byte, start int) []byte {
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
-}
-
-// reader decodes the body, keeping the first error and its byte offset.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: at byte %d: %s", ErrBadFrame, r.off, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *reader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("%s: bad or truncated varint", what)
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint(what string) int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("%s: bad or truncated varint", what)
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) bytes(what string) []byte {
-	n := r.uvarint(what + " length")
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("%s: length %d runs past the end", what, n)
-		return nil
-	}
-	v := r.b[r.off : r.off+int(n)]
-	r.off += int(n)
-	return v
-}
-
-func (r *reader) str(what string) string { return string(r.bytes(what)) }
-
-func (r *reader) name(what string) string {
-	s := r.str(what)
-	if r.err == nil {
-		if err := ValidateName(what, s); err != nil {
-			r.fail("%v", err)
-		}
-	}
-	return s
-}
-
-func (r *reader) json(v any) {
-	p := r.bytes("payload")
-	if r.err != nil {
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		r.fail("payload: %v", err)
-		return
-	}
-	if dec.More() {
-		r.fail("payload: trailing data after JSON value")
-	}
-}
-
-func (r *reader) records() []Record {
-	n := r.uvarint("count")
-	if r.err != nil {
-		return nil
-	}
-	if n == 0 || n > MaxBatchEvents {
-		r.fail("count %d, want 1 to %d", n, MaxBatchEvents)
-		return nil
-	}
-	// Each record takes at least 3 bytes plus 2 of data: refuse counts the frame
-	// cannot hold before allocating for them.
-	if n > uint64(len(r.b)-r.off)/5 {
-		r.fail("count %d is more than the frame can hold", n)
-		return nil
-	}
-	recs := make([]Record, 0, n)
-	var seq uint64
-	var ts int64
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		s := r.uvarint("seq")
-		t := r.varint("ts")
-		if i == 0 {
-			if s == 0 && r.err == nil {
-				r.fail("record 0: seq 0; seqs start at 1")
-			}
-			seq, ts = s, t
-		} else {
-			if s == 0 && r.err == nil {
-				r.fail("record %d: seq does not increase", i)
-			}
-			if seq > math.MaxUint64-s && r.err == nil {
-				r.fail("record %d: seq overflows", i)
-			}
-			seq += s
-			ts += t
-		}
-		data := r.bytes("data")
-		if r.err == nil && !IsObject(data) {
-			r.fail("record %d (seq %d): data is not a JSON object", i, seq)
-		}
-		recs = append(recs, Record{Seq: seq, TS: ts, Data: data})
-	}
-	return recs
-}
-
-// IsObject reports whether b is exactly one valid JSON object, with optional
-// surrounding white space.
-func IsObject(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && t[0] == '{' && json.Valid(b)
 }

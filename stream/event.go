@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -56,15 +57,103 @@ type eventJSON struct {
 
 // MarshalJSON writes the API form of an event:
 // {"node","epoch","seq","stream","ts","received","data"}.
-func (e Event) MarshalJSON() ([]byte, error) {
-	j := eventJSON{Node: e.Node, Epoch: e.Epoch, Seq: e.Seq, Stream: e.Stream, TS: FormatTime(e.TS), Data: e.Data}
+func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil) }
+
+// AppendJSON appends the API form of the event to b, byte for byte what
+// encoding/json writes for it (HTML characters escaped, data compacted). A
+// page of matches is mostly this, so it writes the fields itself rather than
+// through reflection. Data that needs compacting or escaping is checked as it
+// is compacted (an error when it is not valid JSON); data of printable ASCII
+// with no space, <, > or & is compact already and is copied as it is: it is
+// trusted to be JSON, as every event's is that the hub or an edge took in,
+// checked then (and the hub's chunks carry zstd's checksum). encoding/json
+// checks what MarshalJSON returns in any case.
+func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"node":`...)
+	b = appendName(b, e.Node)
+	b = append(b, `,"epoch":`...)
+	b = appendName(b, e.Epoch)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"stream":`...)
+	b = appendName(b, e.Stream)
+	b = append(b, `,"ts":"`...)
+	b = time.Unix(0, e.TS).UTC().AppendFormat(b, TimeFormat)
+	b = append(b, '"')
 	if e.Received != 0 {
-		j.Received = FormatTime(e.Received)
+		b = append(b, `,"received":"`...)
+		b = time.Unix(0, e.Received).UTC().AppendFormat(b, TimeFormat)
+		b = append(b, '"')
 	}
-	if len(j.Data) == 0 {
-		j.Data = json.RawMessage("{}")
+	b = append(b, `,"data":`...)
+	if len(e.Data) == 0 {
+		b = append(b, "{}"...)
+	} else {
+		var err error
+		if b, err = appendCompactHTML(b, e.Data); err != nil {
+			return nil, fmt.Errorf("event data: %w", err)
+		}
 	}
-	return json.Marshal(j)
+	return append(b, '}'), nil
+}
+
+// appendName appends s as encoding/json writes a string: names need no
+// escaping; anything else goes through encoding/json.
+func appendName(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendCompactHTML appends data compacted and with <, >, &, U+2028 and
+// U+2029 escaped, as encoding/json writes a RawMessage; an error when data is
+// not valid JSON.
+func appendCompactHTML(b, data []byte) ([]byte, error) {
+	if compactASCII(data) {
+		return append(b, data...), nil
+	}
+	start := len(b)
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, data); err != nil {
+		return nil, err
+	}
+	b = buf.Bytes()
+	if needsHTMLEscape(b[start:]) {
+		c := bytes.Clone(b[start:])
+		buf = bytes.NewBuffer(b[:start])
+		json.HTMLEscape(buf, c)
+		b = buf.Bytes()
+	}
+	return b, nil
+}
+
+// compactASCII reports whether data holds only printable ASCII other than
+// space, <, > and &: then compacting and escaping it change nothing.
+func compactASCII(data []byte) bool {
+	for _, c := range data {
+		if c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// needsHTMLEscape reports whether b holds <, > or &, or maybe U+2028 or
+// U+2029 (whose UTF-8 starts with 0xE2): a byte loop, where
+// bytes.ContainsAny decodes runes.
+func needsHTMLEscape(b []byte) bool {
+	for _, c := range b {
+		if c == '<' || c == '>' || c == '&' || c == 0xE2 {
+			return true
+		}
+	}
+	return false
 }
 
 // UnmarshalJSON reads the API form written by MarshalJSON.
@@ -88,9 +177,26 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MinYear and MaxYear are the first and last whole years an event time may
+// fall in. Times are Unix nanoseconds in an int64, which run from 1677-09-21
+// to 2262-04-11; outside them time.Time.UnixNano wraps around silently.
+const (
+	MinYear = 1678
+	MaxYear = 2261
+)
+
+// InTimeRange reports whether t lies in the years MinYear to MaxYear (UTC), so
+// that t.UnixNano is exact.
+func InTimeRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= MinYear && y <= MaxYear
+}
+
 // EventTime extracts the event time from a decoded "ts" field: an RFC 3339 string
-// or an integer number of Unix milliseconds. ok is false when raw is absent; an
-// error says what was wrong with a present but unusable value.
+// in the years MinYear to MaxYear, or an integer number of Unix milliseconds
+// that fits Unix nanoseconds. ok is false when raw is absent; an error says
+// what was wrong with a present but unusable value, and for a time out of
+// range names the range.
 func EventTime(raw json.RawMessage) (ns int64, ok bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, false, nil
@@ -103,6 +209,9 @@ func EventTime(raw json.RawMessage) (ns int64, ok bool, err error) {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return 0, false, fmt.Errorf("ts %q is not an RFC 3339 time", s)
+		}
+		if !InTimeRange(t) {
+			return 0, false, fmt.Errorf("ts %q is outside the years %d to %d", s, MinYear, MaxYear)
 		}
 		return t.UnixNano(), true, nil
 	}

@@ -1,12 +1,12 @@
-// Package stream owns the event and its identity, the batch wire format, subject
-// names, the JetStream stream definition and the k-way merge of per-node ordered
-// streams. It does no I/O, starts no goroutines and reads no clock.
+// Package stream owns the event and its identity, the batch wire format and the
+// subject names. It does no I/O, starts no goroutines and reads no clock.
 package stream
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidName is returned (wrapped) when a node ID or stream name does not match
@@ -26,14 +26,20 @@ func ValidateName(what, s string) error {
 	if len(s) > MaxNameLen {
 		return fmt.Errorf("%w: %s name %.20q… is %d bytes long, the limit is %d", ErrInvalidName, what, s, len(s), MaxNameLen)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	// Positions count characters, not bytes, and the character named is the
+	// one written ("été" has 'é' at position 1, not the byte 'Ã').
+	pos := 0
+	for i, c := range s {
+		pos++
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if i > 0 {
 			ok = ok || c == '_' || c == '-'
 		}
 		if !ok {
-			return fmt.Errorf("%w: %s name %q has %q at position %d; names match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", ErrInvalidName, what, s, rune(c), i+1)
+			if _, size := utf8.DecodeRuneInString(s[i:]); c == utf8.RuneError && size == 1 {
+				return fmt.Errorf("%w: %s name %q is not valid UTF-8 at position %d; names match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", ErrInvalidName, what, s, pos)
+			}
+			return fmt.Errorf("%w: %s name %q has %q at position %d; names match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", ErrInvalidName, what, s, c, pos)
 		}
 	}
 	return nil
@@ -79,6 +85,71 @@ const (
 	// CountersBucket is the name of the hub's counters KV bucket.
 	CountersBucket = "COUNTERS"
 )
+
+// Control subjects sit outside the EDGE stream: what is sent on them is for the
+// moment and is not kept. ctl.<node>.hb carries a node's heartbeats (a
+// heartbeat frame, plain NATS publish).
+const (
+	// ControlPrefix is the first token of every control subject.
+	ControlPrefix = "ctl"
+	// HeartbeatSubjects matches every node's heartbeat subject.
+	HeartbeatSubjects = "ctl.*.hb"
+)
+
+// A node's own subjects besides its data and control subjects: the hub sends
+// it requests on cmd.<node>.<what>, and replies reach it under its inbox
+// prefix _INBOX.<node>, so that a node's credential can be limited to its own.
+const (
+	// CommandPrefix is the first token of the subjects of requests to a node.
+	CommandPrefix = "cmd"
+	// InboxPrefix is the first token of every node's inbox subjects.
+	InboxPrefix = "_INBOX"
+)
+
+// NodeInbox returns a node's inbox prefix, for nats.CustomInboxPrefix.
+func NodeInbox(node string) string { return InboxPrefix + "." + node }
+
+// SeqCommand is the request the hub sends on cmd.<node>.seq for a strong
+// read: the node answers with a SeqReply.
+const SeqCommand = "seq"
+
+// CommandSubject returns the subject of the request what to node.
+func CommandSubject(node, what string) string { return CommandPrefix + "." + node + "." + what }
+
+// SeqReply is a node's answer to SeqCommand: the newest seq of its epoch
+// whose ingest it has acknowledged.
+type SeqReply struct {
+	Epoch   string `json:"epoch"`
+	LastSeq uint64 `json:"last_seq"`
+}
+
+// ClockSubjects matches every node's clock subject: a node requests the
+// hub's time on ctl.<node>.clock, with its own send time as the body's t0.
+const ClockSubjects = "ctl.*.clock"
+
+// ClockSubject returns the subject a node asks the hub's time on.
+func ClockSubject(node string) string { return ControlPrefix + "." + node + ".clock" }
+
+// ClockReply is the hub's answer on a clock subject: when it received the
+// request (T1) and when it answered (T2), by its clock, in Unix nanoseconds.
+// With the node's send and receive times t0 and t3, the node's offset to the
+// hub is ((T1−t0)+(T2−t3))/2 and the round trip (t3−t0)−(T2−T1).
+type ClockReply struct {
+	T1 int64 `json:"t1"`
+	T2 int64 `json:"t2"`
+}
+
+// HeartbeatSubject returns the subject a node publishes its heartbeats on.
+func HeartbeatSubject(node string) string { return ControlPrefix + "." + node + ".hb" }
+
+// ParseHeartbeatSubject returns the node of a ctl.<node>.hb subject.
+func ParseHeartbeatSubject(subj string) (string, error) {
+	parts := strings.Split(subj, ".")
+	if len(parts) != 3 || parts[0] != ControlPrefix || parts[2] != "hb" || parts[1] == "" {
+		return "", fmt.Errorf("subject %q is not of the form ctl.<node>.hb", subj)
+	}
+	return parts[1], nil
+}
 
 // Subject returns the subject an edge publishes a stream's batches on.
 func Subject(node, stream string) string {

@@ -12,14 +12,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tributary-edge/tributary/edge"
+	"github.com/tributary-edge/tributary/edge/agent"
+	"github.com/tributary-edge/tributary/edge/buffer"
 )
 
 // edgeServer is an edge agent (with a hub nobody listens on) behind a running
 // local API server.
 type edgeServer struct {
 	t   *testing.T
-	a   *edge.Agent
+	a   *agent.Agent
 	srv *Server
 }
 
@@ -34,9 +35,9 @@ func unusedURL(t *testing.T) string {
 }
 
 // newEdgeServer starts the API, lets tune adjust the agent, then opens it.
-func newEdgeServer(t *testing.T, tune func(*edge.Agent)) *edgeServer {
+func newEdgeServer(t *testing.T, tune func(*agent.Agent)) *edgeServer {
 	t.Helper()
-	a := edge.NewAgent("n1", t.TempDir(), unusedURL(t))
+	a := agent.New("n1", t.TempDir(), unusedURL(t))
 	if tune != nil {
 		tune(a)
 	}
@@ -82,7 +83,7 @@ func (e *edgeServer) do(method, path, contentType, body string) (int, []byte) {
 func (e *edgeServer) wantError(method, path, contentType, body string, status int, code, msg string) {
 	e.t.Helper()
 	got, b := e.do(method, path, contentType, body)
-	var eb errorBody
+	var eb ErrorBody
 	if err := json.Unmarshal(b, &eb); err != nil {
 		e.t.Fatalf("%s %s: %d %s is not an error body", method, path, got, b)
 	}
@@ -131,7 +132,7 @@ func TestEdgeIngest(t *testing.T) {
 }
 
 func TestEdgeIngestLimits(t *testing.T) {
-	e := newEdgeServer(t, func(a *edge.Agent) { a.MaxEventBytes = 1000 })
+	e := newEdgeServer(t, func(a *agent.Agent) { a.MaxEventBytes = 1000 })
 	// The default body limit is 16 MiB.
 	big := `{"pad":"` + strings.Repeat("x", 500) + `"}` + "\n"
 	body := strings.Repeat(big, (16<<20)/len(big)+1)
@@ -148,8 +149,8 @@ func TestEdgeIngestLimits(t *testing.T) {
 }
 
 func TestEdgeIngestFullBufferUnderReject(t *testing.T) {
-	e := newEdgeServer(t, func(a *edge.Agent) {
-		a.Buffer.MaxBytes, a.Buffer.Policy = edge.MinMaxBytes, edge.Reject
+	e := newEdgeServer(t, func(a *agent.Agent) {
+		a.Buffer.MaxBytes, a.Buffer.Policy = buffer.MinMaxBytes, buffer.Reject
 	})
 	batch := strings.Repeat(`{"pad":"`+strings.Repeat("x", 1000)+`"}`+"\n", 20)
 	accepted := 0
@@ -159,7 +160,7 @@ func TestEdgeIngestFullBufferUnderReject(t *testing.T) {
 			accepted += 20
 			continue
 		}
-		var eb errorBody
+		var eb ErrorBody
 		json.Unmarshal(b, &eb)
 		if code != http.StatusServiceUnavailable || eb.Error.Code != CodeUnavailable || !strings.Contains(eb.Error.Message, "buffer full") {
 			t.Fatalf("request %d: %d %s, want 503 unavailable", i, code, b)
@@ -188,11 +189,12 @@ func TestEdgeStatusAndHealth(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if strings.Join(keys, ",") != "acked_seq,buffered,buffered_bytes,dropped,epoch,hub_connected,last_seq,node,sent" {
+	if strings.Join(keys, ",") != "acked_seq,buffered,buffered_bytes,dropped,epoch,hub_connected,last_seq,node,sent,uplink_bytes" {
 		t.Fatalf("status keys %v", keys)
 	}
 	if m["node"] != "n1" || m["epoch"] != e.a.Buffer.Epoch() || m["epoch"] == "" || m["hub_connected"] != false ||
-		m["buffered"] != 2.0 || m["buffered_bytes"] != 14.0 || m["last_seq"] != 2.0 || m["acked_seq"] != 0.0 || m["sent"] != 0.0 {
+		m["buffered"] != 2.0 || m["buffered_bytes"] != 14.0 || m["last_seq"] != 2.0 || m["acked_seq"] != 0.0 || m["sent"] != 0.0 ||
+		m["uplink_bytes"] != 0.0 {
 		t.Fatalf("status %s", b)
 	}
 	if code, _ := e.do("GET", "/healthz", "", ""); code != 200 {
@@ -218,11 +220,17 @@ func TestEdgeMetrics(t *testing.T) {
 		"tributary_edge_hub_connected 0\n",
 		"tributary_edge_ingested_events_total 2\n",
 		"tributary_edge_sent_events_total 0\n",
+		"tributary_edge_uplink_bytes_total 0\n",
+		"tributary_edge_uplink_events_total 0\n",
 		"tributary_edge_dropped_events_total 0\n",
 		"tributary_edge_publish_errors_total 0\n",
 		`tributary_edge_ingest_requests_total{status="202"} 2` + "\n",
 		`tributary_edge_ingest_requests_total{status="400"} 1` + "\n",
 		"# TYPE tributary_edge_buffer_file_bytes gauge\n",
+		"# TYPE tributary_edge_commit_seconds histogram\n",
+		"tributary_edge_commit_seconds_count 2\n",
+		"# TYPE go_goroutines gauge\n",
+		"# TYPE process_resident_memory_bytes gauge\n",
 	} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("metrics lack %q:\n%s", want, b)
@@ -232,11 +240,11 @@ func TestEdgeMetrics(t *testing.T) {
 
 func TestEdgeCounters(t *testing.T) {
 	e := newEdgeServer(t, nil)
-	e.wantError("GET", "/api/v1/counters/orders", "", "", 404, CodeNotFound, `counter "orders" was never incremented`)
+	e.wantError("GET", "/api/v1/counters/orders", "", "", 404, CodeNotFound, `counter "orders" was never written`)
 	for _, step := range []struct{ body, want string }{
-		{`{"delta": 5}`, `{"name":"orders","node":"n1","value":5}`},
-		{`{"delta": -7}`, `{"name":"orders","node":"n1","value":-2}`},
-		{`{"delta": 0}`, `{"name":"orders","node":"n1","value":-2}`},
+		{`{"delta": 5}`, `{"name":"orders","node":"n1","kind":"sum","value":5}`},
+		{`{"delta": -7}`, `{"name":"orders","node":"n1","kind":"sum","value":-2}`},
+		{`{"kind": "sum", "delta": 0}`, `{"name":"orders","node":"n1","kind":"sum","value":-2}`},
 	} {
 		code, b := e.do("POST", "/api/v1/counters/orders", "application/json", step.body)
 		if code != 200 || strings.TrimSpace(string(b)) != step.want {
@@ -244,7 +252,7 @@ func TestEdgeCounters(t *testing.T) {
 		}
 	}
 	code, b := e.do("GET", "/api/v1/counters/orders", "", "")
-	if code != 200 || strings.TrimSpace(string(b)) != `{"name":"orders","node":"n1","value":-2}` {
+	if code != 200 || strings.TrimSpace(string(b)) != `{"name":"orders","node":"n1","kind":"sum","value":-2}` {
 		t.Fatalf("GET: %d %s", code, b)
 	}
 

@@ -1,12 +1,18 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tributary-edge/tributary/counters"
+	"github.com/tributary-edge/tributary/edge"
+	"github.com/tributary-edge/tributary/internal/apierr"
 	"github.com/tributary-edge/tributary/stream"
 )
 
@@ -14,6 +20,7 @@ import (
 const (
 	CodeInvalid      = "invalid"
 	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
 	CodeTooLarge     = "too_large"
 	CodeUnauthorized = "unauthorized"
 	CodeUnavailable  = "unavailable"
@@ -26,6 +33,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header, in
+	// seconds.
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -47,36 +57,65 @@ type errorKind struct {
 	code   string
 }
 
-// errorTable is the one place where domain errors become statuses. Files that add
-// handlers append their own sentinels in an init function; the ones both APIs
-// share are here.
+// errorTable is the one place where domain errors become statuses: every
+// sentinel a handler may return, wrapped or not, with its status and code.
+// Classify takes the first entry the error matches. The hub's sentinels are
+// named through internal/apierr, where they are defined, so that the edge
+// agent links none of the hub's packages.
 var errorTable = []errorKind{
 	{stream.ErrInvalidName, http.StatusBadRequest, CodeInvalid},
+
+	// The hub's queries, node list and counters.
+	{apierr.InvalidRequest, http.StatusBadRequest, CodeInvalid},         // hub.ErrInvalidQuery
+	{apierr.HubNotOpen, http.StatusServiceUnavailable, CodeUnavailable}, // hub.ErrNotOpen
+	{apierr.TooBroad, http.StatusServiceUnavailable, CodeUnavailable},   // pattern.ErrTooBroad
+	{apierr.UnknownNode, http.StatusNotFound, CodeNotFound},             // pattern.ErrUnknownNode
+	{apierr.InvalidQuery, http.StatusBadRequest, CodeInvalid},           // pattern.ErrInvalid
+	{counters.ErrUnknownCounter, http.StatusNotFound, CodeNotFound},
+	{counters.ErrInvalid, http.StatusBadRequest, CodeInvalid},
+	{counters.ErrOverflow, http.StatusBadRequest, CodeInvalid},
+	{counters.ErrNotFinite, http.StatusBadRequest, CodeInvalid},
+	{counters.ErrUnknownKind, http.StatusBadRequest, CodeInvalid},
+	{apierr.CountersUnavailable, http.StatusServiceUnavailable, CodeUnavailable}, // natsjs.ErrUnavailable
+	{apierr.CountersClosed, http.StatusServiceUnavailable, CodeUnavailable},      // natsjs.ErrClosed
+
+	// The edge agent's ingest, buffer and counters.
+	{edge.ErrBodyTooLarge, http.StatusRequestEntityTooLarge, CodeTooLarge},
+	{edge.ErrEventTooLarge, http.StatusRequestEntityTooLarge, CodeTooLarge},
+	{edge.ErrTooManyEvents, http.StatusRequestEntityTooLarge, CodeTooLarge},
+	{edge.ErrAppendTooLarge, http.StatusRequestEntityTooLarge, CodeTooLarge},
+	{edge.ErrBadBody, http.StatusBadRequest, CodeInvalid},
+	{edge.ErrInvalidData, http.StatusBadRequest, CodeInvalid},
+	{edge.ErrKindConflict, http.StatusConflict, CodeConflict},
+	{edge.ErrBufferFull, http.StatusServiceUnavailable, CodeUnavailable},
+	{edge.ErrDiskFull, http.StatusServiceUnavailable, CodeUnavailable},
+	{edge.ErrBufferClosed, http.StatusServiceUnavailable, CodeUnavailable},
+	{edge.ErrNotReady, http.StatusServiceUnavailable, CodeUnavailable},
 }
 
-// registerError adds sentinel mappings to errorTable.
-func registerError(err error, status int, code string) {
-	errorTable = append(errorTable, errorKind{err, status, code})
-}
-
-type errorBody struct {
+// ErrorBody is the JSON body of every error answer, and of the final "event: error"
+// of a server-sent event stream.
+type ErrorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 }
 
-// toAPIError classifies any error returned by a handler.
-func toAPIError(err error) *Error {
+// Classify turns any error a handler returned into the API's error: an *Error
+// as it is, echo's errors by their status, a sentinel by its entry in
+// errorTable, a cancelled request as StatusClientClosed, and anything else as
+// a 500 internal error whose message says nothing more.
+func Classify(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
-		code := CodeInvalid
+		code := CodeInvalid // a 405 too: the path exists, the request is wrong
 		switch {
-		case he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed:
+		case he.Code == http.StatusNotFound:
 			code = CodeNotFound
 		case he.Code == http.StatusRequestEntityTooLarge:
 			code = CodeTooLarge
@@ -94,22 +133,59 @@ func toAPIError(err error) *Error {
 			return &Error{Status: k.status, Code: k.code, Message: err.Error()}
 		}
 	}
+	if errors.Is(err, context.Canceled) {
+		return &Error{Status: StatusClientClosed, Code: CodeUnavailable, Message: "the request was cancelled"}
+	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
 }
+
+// StatusClientClosed is the status of a request that ended because its client
+// went away (context.Canceled), as nginx counts it. It is never sent, only
+// counted and logged at debug level.
+const StatusClientClosed = 499
 
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	ae := toAPIError(err)
-	if ae.Status >= 500 && ae.Code == CodeInternal {
-		s.Logger.Error().Err(err).Str("method", c.Request().Method).Str("path", c.Request().URL.Path).Msg("internal error")
+	req := c.Request()
+	ae := Classify(err)
+	if ae.Status == StatusClientClosed {
+		if req.Context().Err() != nil {
+			// Nobody is left to read an answer, and nothing went wrong here.
+			s.Logger.Debug().Err(err).Str("method", req.Method).Str("path", req.URL.Path).Msg("client went away")
+			return
+		}
+		// Cancelled by something other than the client: that is ours.
+		ae = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
 	}
-	var body errorBody
+	switch {
+	case ae.Status == http.StatusMethodNotAllowed:
+		ae = &Error{Status: ae.Status, Code: ae.Code,
+			Message: fmt.Sprintf("method %s is not allowed on %s; use %s", req.Method, req.URL.Path, allowed(c.Response().Header().Get(echo.HeaderAllow)))}
+	case ae.Status >= 500 && ae.Code == CodeInternal:
+		s.Logger.Error().Err(err).Str("method", req.Method).Str("path", req.URL.Path).Msg("internal error")
+	}
+	if ae.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
+	var body ErrorBody
 	body.Error.Code, body.Error.Message = ae.Code, ae.Message
-	if c.Request().Method == http.MethodHead {
+	if req.Method == http.MethodHead {
 		_ = c.NoContent(ae.Status)
 		return
 	}
 	_ = c.JSON(ae.Status, body)
+}
+
+// allowed lists the methods of an Allow header that a client would use: the
+// router adds OPTIONS to every path.
+func allowed(header string) string {
+	var out []string
+	for _, m := range strings.Split(header, ",") {
+		if m = strings.TrimSpace(m); m != "" && m != http.MethodOptions {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, " or ")
 }

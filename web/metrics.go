@@ -1,75 +1,73 @@
 package web
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"math"
-	"sort"
-	"strconv"
-	"strings"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Sample is one Prometheus sample. Type is "counter" or "gauge"; Labels are
-// name/value pairs.
+// Sample is one figure a component reports at scrape time: a counter or a
+// gauge, with optional labels. The components keep their own figures (atomic
+// counts, snapshots); a collector turns them into Prometheus metrics when
+// /metrics is read.
 type Sample struct {
 	Name   string
 	Help   string
-	Type   string
+	Type   prometheus.ValueType
 	Labels [][2]string
 	Value  float64
 }
 
-// Collector returns the current samples of one component. It is called on every
-// scrape and must be safe for concurrent use.
-type Collector func() []Sample
+// sampleCollector is a prometheus.Collector over a function that returns the
+// current samples. It is unchecked (it describes nothing up front) because the
+// label values — nodes, counters, statuses — are only known at scrape time.
+type sampleCollector func() []Sample
 
-// WriteMetrics writes the samples of every collector in the Prometheus text
-// exposition format, grouping samples by name with one HELP and TYPE line each.
-func WriteMetrics(w io.Writer, collectors []Collector) error {
-	var all []Sample
-	for _, c := range collectors {
-		all = append(all, c()...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	bw := bufio.NewWriter(w)
-	prev := ""
-	for _, s := range all {
-		if s.Name != prev {
-			if s.Help != "" {
-				fmt.Fprintf(bw, "# HELP %s %s\n", s.Name, strings.ReplaceAll(s.Help, "\n", " "))
-			}
-			if s.Type != "" {
-				fmt.Fprintf(bw, "# TYPE %s %s\n", s.Name, s.Type)
-			}
-			prev = s.Name
+func (sampleCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (f sampleCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range f() {
+		names := make([]string, len(s.Labels))
+		values := make([]string, len(s.Labels))
+		for i, l := range s.Labels {
+			names[i], values[i] = l[0], l[1]
 		}
-		bw.WriteString(s.Name)
-		if len(s.Labels) > 0 {
-			bw.WriteByte('{')
-			for i, l := range s.Labels {
-				if i > 0 {
-					bw.WriteByte(',')
-				}
-				fmt.Fprintf(bw, "%s=%s", l[0], strconv.Quote(l[1]))
-			}
-			bw.WriteByte('}')
+		desc := prometheus.NewDesc(s.Name, s.Help, names, nil)
+		m, err := prometheus.NewConstMetric(desc, s.Type, s.Value, values...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(desc, err)
 		}
-		bw.WriteByte(' ')
-		bw.WriteString(formatValue(s.Value))
-		bw.WriteByte('\n')
+		ch <- m
 	}
-	return bw.Flush()
 }
 
-func formatValue(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+// newRegistry returns a registry with the Go runtime and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// LatencyBuckets are the histograms' buckets in seconds: 100 µs to about 100 s.
+var LatencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 16)
+
+// NewHistogram registers a latency histogram in seconds on reg.
+func NewHistogram(reg *prometheus.Registry, name, help string) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: LatencyBuckets})
+	reg.MustRegister(h)
+	return h
+}
+
+// Collect has /metrics report what f returns at every scrape.
+func (s *Server) Collect(f func() []Sample) { s.reg.MustRegister(sampleCollector(f)) }
+
+// Registry returns the registry /metrics serves, for components to register
+// their own collectors on.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, Timeout: 10 * time.Second})
 }

@@ -34,6 +34,8 @@ func TestParseFlagsAndEnvironment(t *testing.T) {
 		"TRIBUTARY_BUFFER_POLICY":    "reject",
 		"TRIBUTARY_SOURCE":           "sim, host",
 		"TRIBUTARY_LISTEN":           "127.0.0.1:9999",
+		"TRIBUTARY_COMPRESS":         "none",
+		"TRIBUTARY_UPLINK_MAX_RATE":  "64KiB",
 	}
 	c, err := parse([]string{"--node", "flagnode", "--listen", "127.0.0.1:7171"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -42,7 +44,8 @@ func TestParseFlagsAndEnvironment(t *testing.T) {
 	// Flags win over the environment; the environment fills the rest.
 	if c.node != "flagnode" || c.listen != "127.0.0.1:7171" || c.hub != "nats://a:4222, nats://b:4222" ||
 		c.bufferMaxBytes != 512<<20 || c.bufferMaxAge != 36*time.Hour || c.policy != "reject" ||
-		strings.Join(c.specs, ",") != "sim,host" || c.data != "./edge-data" {
+		strings.Join(c.specs, ",") != "sim,host" || c.data != "./edge-data" || c.codec != stream.CodecNone ||
+		c.uplinkMaxRate != 64<<10 {
 		t.Fatalf("config %+v", c)
 	}
 	c, err = parse(nil, func(string) string { return "" }, io.Discard)
@@ -51,7 +54,7 @@ func TestParseFlagsAndEnvironment(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	if c.node != stream.CleanName(host) || c.bufferMaxBytes != 1<<30 || c.policy != "drop-oldest" ||
-		c.hub != "nats://127.0.0.1:4222" || c.listen != "127.0.0.1:7070" || c.bufferMaxAge != 0 {
+		c.hub != "nats://127.0.0.1:4222" || c.listen != "127.0.0.1:7070" || c.bufferMaxAge != 0 || c.codec != stream.CodecZstd || c.uplinkMaxRate != 0 {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -64,7 +67,10 @@ func TestRunRefusesBadUsage(t *testing.T) {
 	}{
 		{args: []string{"--buffer-policy", "keep-all"}, msg: `--buffer-policy: buffer policy "keep-all" is not one of`},
 		{args: []string{"--buffer-max-bytes", "lots"}, msg: `size "lots"`},
+		{args: []string{"--compress", "gzip"}, msg: `--compress: `},
 		{args: []string{"--buffer-max-bytes", "1KiB"}, msg: "--buffer-max-bytes 1KiB: want 0 (no cap) or at least"},
+		{args: []string{"--uplink-max-rate", "100"}, msg: "--uplink-max-rate 100: want 0 (no cap) or at least 1024 bytes per second"},
+		{args: []string{"--uplink-max-rate", "fast"}, msg: `size "fast"`},
 		{args: []string{"--buffer-max-age", "-1h"}, msg: "--buffer-max-age must not be negative"},
 		{args: []string{"--node", "no spaces"}, msg: `--node: invalid name: node name "no spaces"`},
 		{args: []string{"--source", "sim,mqtt"}, msg: `--source: source "mqtt": unknown kind`},
@@ -72,6 +78,10 @@ func TestRunRefusesBadUsage(t *testing.T) {
 		{args: []string{"--log-format", "xml"}, msg: `--log-format "xml"`},
 		{args: []string{"stray"}, msg: `unexpected argument "stray"`},
 		{env: map[string]string{"TRIBUTARY_BUFFER_MAX_BYTES": "huge"}, msg: `TRIBUTARY_BUFFER_MAX_BYTES="huge"`},
+		{args: []string{"--creds", "/nonexistent/a.creds"}, msg: "--creds: open /nonexistent/a.creds"},
+		{args: []string{"--creds", "main_test.go"}, msg: "--creds main_test.go: not a NATS credentials file"},
+		{args: []string{"--tls-ca", "main_test.go"}, msg: "--tls-ca main_test.go: no PEM certificate"},
+		{args: []string{"--tls-cert", "c.pem"}, msg: "--tls-cert and --tls-key go together"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
@@ -92,14 +102,14 @@ func TestRunVersionAndHelp(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, nil, &out, &errb); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, flagName := range []string{"node", "hub", "data", "listen", "source", "buffer-max-bytes", "buffer-max-age", "buffer-policy", "log-format", "log-level", "version"} {
+	for _, flagName := range []string{"node", "hub", "data", "listen", "source", "buffer-max-bytes", "buffer-max-age", "buffer-policy", "compress", "uplink-max-rate", "log-format", "log-level", "version"} {
 		env := "TRIBUTARY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 		if !strings.Contains(errb.String(), "--"+flagName) || !strings.Contains(errb.String(), "env "+env+"\n") {
 			t.Errorf("--help does not list --%s with %s:\n%s", flagName, env, errb.String())
 		}
 	}
-	if !strings.Contains(errb.String(), "edge-agent incr NAME DELTA") {
-		t.Errorf("--help does not show the incr subcommand")
+	if !strings.Contains(errb.String(), "edge-agent incr NAME DELTA") || !strings.Contains(errb.String(), "edge-agent set NAME VALUE --kind") {
+		t.Errorf("--help does not show the incr and set subcommands")
 	}
 }
 
@@ -230,7 +240,13 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // runIncrProc runs "edge-agent incr ..." and returns its exit code and output.
 func runIncrProc(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"incr"}, args...)...)
+	return runSubcommand(t, bin, env, append([]string{"incr"}, args...)...)
+}
+
+// runSubcommand runs "edge-agent ARGS..." and returns its exit code and output.
+func runSubcommand(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -323,13 +339,13 @@ func TestEdgeAgentProcess(t *testing.T) {
 
 	// The incr subcommand talks to the running agent.
 	addr := strings.TrimPrefix(p.url, "http://")
-	if code, out, errs := runIncrProc(t, bin, nil, "visits", "5", "--listen", addr); code != 0 || out != `{"name":"visits","node":"envnode","value":5}` {
+	if code, out, errs := runIncrProc(t, bin, nil, "visits", "5", "--listen", addr); code != 0 || out != `{"name":"visits","node":"envnode","kind":"sum","value":5}` {
 		t.Fatalf("incr: %d %q %q", code, out, errs)
 	}
-	if code, out, errs := runIncrProc(t, bin, nil, "--listen="+addr, "visits", "-7"); code != 0 || out != `{"name":"visits","node":"envnode","value":-2}` {
+	if code, out, errs := runIncrProc(t, bin, nil, "--listen="+addr, "visits", "-7"); code != 0 || out != `{"name":"visits","node":"envnode","kind":"sum","value":-2}` {
 		t.Fatalf("incr with a negative delta: %d %q %q", code, out, errs)
 	}
-	if code, out, errs := runIncrProc(t, bin, []string{"TRIBUTARY_LISTEN=" + addr}, "visits", "1"); code != 0 || out != `{"name":"visits","node":"envnode","value":-1}` {
+	if code, out, errs := runIncrProc(t, bin, []string{"TRIBUTARY_LISTEN=" + addr}, "visits", "1"); code != 0 || out != `{"name":"visits","node":"envnode","kind":"sum","value":-1}` {
 		t.Fatalf("incr with the address from the environment: %d %q %q", code, out, errs)
 	}
 	for _, tc := range []struct {
@@ -348,6 +364,7 @@ func TestEdgeAgentProcess(t *testing.T) {
 			t.Errorf("incr %q: exit %d, stderr %q; want %d and %q", tc.args, code, errs, tc.code, tc.msg)
 		}
 	}
+	checkSet(t, bin, addr)
 
 	if err := p.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
@@ -377,7 +394,57 @@ func TestEdgeAgentProcess(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if strings.TrimSpace(string(body)) != `{"name":"visits","node":"envnode","value":-1}` {
+	if strings.TrimSpace(string(body)) != `{"name":"visits","node":"envnode","kind":"sum","value":-1}` {
 		t.Fatalf("counter after restart: %s", body)
+	}
+}
+
+// checkSet runs the set subcommand against the agent at addr: every kind, the
+// flags anywhere and in both forms, the address from the environment, a
+// negative value, and each way of getting it wrong.
+func checkSet(t *testing.T, bin, addr string) {
+	t.Helper()
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"set", "pressure", "4.5", "--kind", "max", "--listen", addr}, `{"name":"pressure","node":"envnode","kind":"max","value":4.5}`},
+		{nil, []string{"set", "--kind=max", "pressure", "--listen=" + addr, "2"}, `{"name":"pressure","node":"envnode","kind":"max","value":4.5}`},
+		{[]string{"TRIBUTARY_LISTEN=" + addr}, []string{"set", "battery", "-3.25", "-kind", "min"}, `{"name":"battery","node":"envnode","kind":"min","value":-3.25}`},
+		{nil, []string{"set", "--listen", addr, "--kind", "min", "--", "battery", "-4"}, `{"name":"battery","node":"envnode","kind":"min","value":-4}`},
+	} {
+		if code, out, errs := runSubcommand(t, bin, tc.env, tc.args...); code != 0 || out != tc.want {
+			t.Errorf("%q: exit %d, %q, stderr %q; want %s", tc.args, code, out, errs, tc.want)
+		}
+	}
+	code, out, errs := runSubcommand(t, bin, nil, "set", "fw", "7", "--kind", "last", "--listen", addr)
+	if code != 0 || !strings.HasPrefix(out, `{"name":"fw","node":"envnode","kind":"last","value":7,"updated":"`) {
+		t.Errorf("set last: exit %d, %q, stderr %q", code, out, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"pressure", "1", "--kind", "min"}, 1, `counter "pressure" is a max counter, not a min`},
+		{[]string{"visits", "1", "--kind", "max"}, 1, `counter "visits" is a sum counter`},
+		{[]string{"bad.name", "1", "--kind", "max"}, 1, `counter name "bad.name"`},
+		{[]string{"pressure", "1"}, 2, "--kind is required: max, min or last"},
+		{[]string{"pressure", "1", "--kind", "sum"}, 2, `--kind "sum": want max, min or last (a sum takes deltas: edge-agent incr)`},
+		{[]string{"pressure", "1", "--kind", "avg"}, 2, `--kind "avg"`},
+		{[]string{"pressure", "1", "--kind"}, 2, "--kind needs a value"},
+		{[]string{"pressure", "NaN", "--kind", "max"}, 2, `VALUE "NaN" is not a finite number`},
+		{[]string{"pressure", "1e400", "--kind", "max"}, 2, `VALUE "1e400" is not a finite number`},
+		{[]string{"pressure", "x", "--kind", "max"}, 2, `VALUE "x" is not a finite number`},
+		{[]string{"pressure", "--kind", "max"}, 2, "want NAME and VALUE, got 1 arguments"},
+	} {
+		args := append([]string{"set", "--listen", addr}, tc.args...)
+		if code, out, errs := runSubcommand(t, bin, nil, args...); code != tc.code || out != "" || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d and %q", args, code, out, errs, tc.code, tc.msg)
+		}
+	}
+	if code, _, errs := runSubcommand(t, bin, nil, "set", "--help"); code != 0 || !strings.Contains(errs, "Usage: edge-agent set NAME VALUE --kind KIND") {
+		t.Errorf("set --help: exit %d, %q", code, errs)
 	}
 }

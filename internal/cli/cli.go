@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // EnvPrefix starts every environment variable name.
@@ -114,4 +116,19 @@ func ParseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("size %q is too large", v)
 	}
 	return n * mult, nil
+}
+
+// CheckListen tries to listen on addr and stops again, so that a binary whose
+// port is taken fails at once, before any slow start-up work, with an error
+// that names the flag: "--http 127.0.0.1:8080: address in use (another process
+// listens there); stop it or choose another address".
+func CheckListen(flagName, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("--%s %s: address in use (another process listens there); stop it or choose another address", flagName, addr)
+	}
+	if err != nil {
+		return fmt.Errorf("--%s %s: %v", flagName, addr, err)
+	}
+	return ln.Close()
 }

@@ -3,6 +3,7 @@ package natstest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tributary-edge/tributary/stream"
+	"github.com/tributary-edge/tributary/hub/natsjs"
 )
 
 // Server is a running embedded nats-server with the EDGE stream created.
@@ -34,26 +35,15 @@ func Start(t testing.TB, dir string) *Server {
 // on the port its clients know.
 func StartOn(t testing.TB, dir string, port int) *Server {
 	t.Helper()
-	opts := &server.Options{
-		Host:               "127.0.0.1",
-		Port:               port,
-		JetStream:          true,
-		StoreDir:           dir,
-		JetStreamMaxStore:  1 << 30,
-		JetStreamMaxMemory: 64 << 20,
-		SyncAlways:         true,
-		MaxPayload:         stream.MaxFrameBytes,
-		NoSigs:             true,
-		NoLog:              true,
+	if port < 0 {
+		port = 0
 	}
-	s, err := server.NewServer(opts)
-	if err != nil {
+	n := &natsjs.Server{Name: "natstest", Addr: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir,
+		MaxStore: 1 << 30, MaxMemory: 64 << 20, ReadyTimeout: 10 * time.Second}
+	if err := n.Open(); err != nil {
 		t.Fatalf("nats server: %v", err)
 	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
+	s := n.NATS()
 	t.Cleanup(s.Shutdown)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
@@ -63,7 +53,7 @@ func StartOn(t testing.TB, dir string, port int) *Server {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.CreateOrUpdateStream(ctx, stream.StreamConfig(0, 1)); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, natsjs.StreamConfig(0, 1)); err != nil {
 		t.Fatalf("create stream: %v", err)
 	}
 	return &Server{Server: s, Dir: dir}

@@ -1,12 +1,16 @@
-// Package proctest holds what the process-level tests share: free loopback
-// ports and a buffer that collects a running process's output.
+// Package proctest holds what the tests of several packages share: free
+// loopback ports, a buffer that collects a running process's output, a wait
+// for a condition, and an HTTP request read whole.
 package proctest
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -39,4 +43,40 @@ func (o *Output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.String()
+}
+
+// WaitFor polls cond every 10 ms until it holds, and fails the test when it
+// still does not after timeout.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// HTTP sends a request with no body and the given headers, and returns the
+// response with its whole body read.
+func HTTP(t testing.TB, method, url string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(b)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,27 +44,68 @@ func chromiumPath(t *testing.T) string {
 // moduleRoot is the directory of go.mod.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
+	dir, err := moduleDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func moduleDir() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		t.Fatal("not inside the module")
+		return "", errors.New("not inside the module")
 	}
-	return filepath.Dir(gomod)
+	return filepath.Dir(gomod), nil
 }
 
-// buildBinaries builds cmd/hub and cmd/edge-agent into a temp dir.
+// built holds the binaries, built once for every test of the package into a
+// directory that TestMain removes.
+var built struct {
+	once      sync.Once
+	dir       string
+	hub, edge string
+	err       error
+}
+
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildBinaries builds cmd/hub and cmd/edge-agent, once per test binary.
 func buildBinaries(t *testing.T) (hub, edge string) {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/hub", "./cmd/edge-agent")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/hub ./cmd/edge-agent: %v\n%s", err, out)
+	built.once.Do(func() {
+		root, err := moduleDir()
+		if err != nil {
+			built.err = err
+			return
+		}
+		if built.dir, err = os.MkdirTemp("", "tributary-browsertest-"); err != nil {
+			built.err = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", built.dir+string(filepath.Separator), "./cmd/hub", "./cmd/edge-agent")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build ./cmd/hub ./cmd/edge-agent: %w\n%s", err, out)
+			return
+		}
+		built.hub, built.edge = filepath.Join(built.dir, "hub"), filepath.Join(built.dir, "edge-agent")
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return filepath.Join(dir, "hub"), filepath.Join(dir, "edge-agent")
+	return built.hub, built.edge
 }
 
 // startProcess runs bin with args until the test ends; it is stopped with
@@ -101,18 +144,23 @@ func tail(s string, n int) string {
 // fleet is a running hub with its edges.
 type fleet struct {
 	hub   string            // http://host:port of the hub's API and dashboard
+	nats  string            // nats://host:port that edges publish to
 	edges map[string]string // node → http://host:port of its local API
 }
 
-// startFleet starts a hub and one sim edge per node, and returns once the hub
-// reports every node online with events.
-func startFleet(t *testing.T, nodes ...string) *fleet {
+// startHub starts a hub on free ports with its data in dir (a temp dir when
+// empty) and the extra flags, and returns once its /healthz answers 200, with the NATS URL that
+// edges (and simulators) publish to.
+func startHub(t *testing.T, dir string, extra ...string) (f *fleet, natsURL string) {
 	t.Helper()
-	hubBin, edgeBin := buildBinaries(t)
+	hubBin, _ := buildBinaries(t)
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 	natsAddr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
-	startProcess(t, "hub", hubBin, "--http", httpAddr, "--nats", natsAddr, "--data", t.TempDir())
-	f := &fleet{hub: "http://" + httpAddr, edges: map[string]string{}}
+	startProcess(t, "hub", hubBin, append([]string{"--http", httpAddr, "--nats", natsAddr, "--data", dir}, extra...)...)
+	f = &fleet{hub: "http://" + httpAddr, nats: "nats://" + natsAddr, edges: map[string]string{}}
 	waitFor(t, 60*time.Second, "the hub's /healthz to answer 200", func() (bool, string) {
 		res, err := http.Get(f.hub + "/healthz")
 		if err != nil {
@@ -121,9 +169,18 @@ func startFleet(t *testing.T, nodes ...string) *fleet {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK, res.Status
 	})
+	return f, "nats://" + natsAddr
+}
+
+// startFleet starts a hub and one sim edge per node, and returns once the hub
+// reports every node online with events.
+func startFleet(t *testing.T, nodes ...string) *fleet {
+	t.Helper()
+	_, edgeBin := buildBinaries(t)
+	f, natsURL := startHub(t, "")
 	for _, n := range nodes {
 		listen := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
-		startProcess(t, "edge "+n, edgeBin, "--node", n, "--hub", "nats://"+natsAddr, "--data", t.TempDir(),
+		startProcess(t, "edge "+n, edgeBin, "--node", n, "--hub", natsURL, "--data", t.TempDir(),
 			"--listen", listen, "--source", "sim")
 		f.edges[n] = "http://" + listen
 	}
@@ -212,7 +269,7 @@ func post(ctx context.Context, url string, body, v any) (int, error) {
 type queryAnswer struct {
 	Pattern string                    `json:"pattern"`
 	Holds   bool                      `json:"holds"`
-	Nodes   map[string]map[string]int `json:"nodes"`
+	Nodes   map[string]map[string]any `json:"nodes"`
 	Matches []struct {
 		Node  string          `json:"node"`
 		Epoch string          `json:"epoch"`

@@ -1,6 +1,6 @@
 // The dashboard's entry point: hash routing between the pages and the hub status
 // line in the header. Routes: #/ (overview), #/node/NAME, #/query?…, #/live?…,
-// #/counters.
+// #/counters, #/cluster.
 import * as fleet from './fleet.js';
 import * as format from './format.js';
 import {h, replace} from './dom.js';
@@ -9,6 +9,7 @@ import nodePage from './pages/node.js';
 import queryPage from './pages/query.js';
 import livePage from './pages/live.js';
 import countersPage from './pages/counters.js';
+import clusterPage, {badge as clusterBadge} from './pages/cluster.js';
 
 const main = document.getElementById('main');
 let current = null; // {name, arg, instance}
@@ -38,6 +39,7 @@ function resolve(path) {
   if (path === '/query') return {name: 'query', page: queryPage, arg: null};
   if (path === '/live') return {name: 'live', page: livePage, arg: null};
   if (path === '/counters') return {name: 'counters', page: countersPage, arg: null};
+  if (path === '/cluster') return {name: 'cluster', page: clusterPage, arg: null};
   return {name: 'missing', page: notFound, arg: path};
 }
 
@@ -89,11 +91,12 @@ fleet.subscribe((s) => {
     set('bad', `Hub unreachable: ${s.error.message}`);
     return;
   }
-  const online = s.nodes.filter((n) => n.online).length;
-  set('ok', `Hub up · ${online}/${s.nodes.length} nodes online`);
+  const t = s.totals || {nodes: 0, online: 0};
+  set('ok', `Hub up · ${format.int(t.online)}/${format.int(t.nodes)} nodes online`);
   status.title = `Last poll ${format.time(new Date(s.t * 1000).toISOString())}`;
 });
 
+clusterBadge(document.getElementById('hub-badge'));
 window.addEventListener('hashchange', route);
 fleet.start();
 route();

@@ -1,21 +1,35 @@
-// The fleet poller: it asks the hub for /api/v1/nodes every two seconds, whatever
-// page is open, and keeps the last ten minutes of answers so that the overview and
-// node pages can chart events per second. The hub reports only running totals;
-// rates are computed here, from successive polls.
+// The fleet poller: every two seconds, whatever page is open, it asks the hub for
+// one small page of the node list, GET /api/v1/nodes?sort=rate&limit=10: the ten
+// fastest nodes, and totals over the whole fleet (the API adds them to every
+// page). Nothing here grows with the fleet: each poll costs one request of ten
+// rows, and the history is at most ten minutes of polls of ten figures each.
+//
+// Rates are the hub's own: totals.events_per_s for the fleet and events_per_s per
+// node, averages that decay with a time constant of about 30 s. The hub sees every
+// event arrive, so it needs no successive full lists, and the fleet line and the
+// node lines of the chart are the same kind of figure: the fleet total is the sum
+// of every node's rate.
 import * as api from './api.js';
 
 const INTERVAL_MS = 2000;
 const KEEP_S = 600;
-// Rates in tables average over this many seconds so that they do not jump about.
-const SMOOTH_S = 10;
+// The chart draws CHART nodes. A charted node keeps its line for as long as it
+// stays among the TRACK fastest, so that nodes of about the same rate do not
+// trade places in the chart at every poll.
+const CHART = 5;
+const TRACK = 10;
 
-const samples = []; // {t: unix seconds, events: Map node → events}
+const samples = []; // {t: unix seconds, total: events/s, rates: Map node → events/s of the TRACK fastest}
 const listeners = new Set();
-let latest = {nodes: [], t: 0, error: null};
+let charted = []; // the nodes drawn in the chart, in the order they got a line
+let latest = {totals: null, top: [], t: 0, error: null};
 let timer = 0;
 let started = false;
 
-// state returns the last answer: {nodes, t (unix seconds), error (ApiError or null)}.
+// state returns the last poll: {totals (the API's fleet totals, or null before the
+// first answer), top (the fastest nodes' records, fastest first), t (unix
+// seconds), error (ApiError or null)}. After a failed poll, totals and top are
+// those of the last answer.
 export function state() {
   return latest;
 }
@@ -35,23 +49,18 @@ export function start() {
   poll();
 }
 
-// refresh polls now instead of waiting for the next tick.
-export function refresh() {
-  clearTimeout(timer);
-  return poll();
-}
-
 async function poll() {
   const t = Date.now() / 1000;
   try {
-    const body = await api.nodes();
-    const list = (body && body.nodes) || [];
-    list.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
-    samples.push({t, events: new Map(list.map((n) => [n.node, n.events]))});
+    const body = await api.nodes({sort: 'rate', limit: TRACK});
+    const top = (body && body.nodes) || [];
+    const totals = (body && body.totals) || null;
+    samples.push({t, total: totals ? totals.events_per_s : null, rates: new Map(top.map((n) => [n.node, n.events_per_s]))});
     while (samples.length && samples[0].t < t - KEEP_S) samples.shift();
-    latest = {nodes: list, t, error: null};
+    chooseCharted(top);
+    latest = {totals, top, t, error: null};
   } catch (err) {
-    latest = {nodes: latest.nodes, t, error: err};
+    latest = {...latest, t, error: err};
   }
   for (const fn of listeners) {
     try {
@@ -64,46 +73,26 @@ async function poll() {
   timer = setTimeout(poll, INTERVAL_MS);
 }
 
-function rateBetween(a, b, node) {
-  const ea = a.events.get(node);
-  const eb = b.events.get(node);
-  if (ea === undefined || eb === undefined || b.t <= a.t) return null;
-  // A falling total means the hub's index was rebuilt: no rate for that step.
-  if (eb < ea) return null;
-  return (eb - ea) / (b.t - a.t);
+// chooseCharted keeps the charted nodes that are still among the fastest and
+// fills the free lines with the fastest others. A node with no events in the
+// last minutes (a rate of 0) gets no line.
+function chooseCharted(top) {
+  const moving = top.filter((n) => n.events_per_s > 0).map((n) => n.node);
+  const keep = charted.filter((n) => moving.includes(n));
+  for (const n of moving) {
+    if (keep.length >= CHART) break;
+    if (!keep.includes(n)) keep.push(n);
+  }
+  charted = keep;
 }
 
-// rate returns a node's events per second over about the last ten seconds, or
-// null before two polls have answered.
-export function rate(node) {
-  if (samples.length < 2) return null;
-  const last = samples[samples.length - 1];
-  let first = samples[samples.length - 2];
-  for (let i = samples.length - 2; i >= 0; i--) {
-    first = samples[i];
-    if (last.t - samples[i].t >= SMOOTH_S) break;
-  }
-  return rateBetween(first, last, node);
-}
-
-// totalRate is the sum of rate over the given nodes (null when none has one).
-export function totalRate(nodes) {
-  let sum = null;
-  for (const n of nodes) {
-    const r = rate(n);
-    if (r !== null) sum = (sum || 0) + r;
-  }
-  return sum;
-}
-
-// series returns uPlot data for the given nodes: [times, rates of node 0, …], one
-// point per poll interval, null where a rate is unknown.
-export function series(nodes) {
-  const xs = [];
-  const ys = nodes.map(() => []);
-  for (let i = 1; i < samples.length; i++) {
-    xs.push(samples[i].t);
-    nodes.forEach((n, j) => ys[j].push(rateBetween(samples[i - 1], samples[i], n)));
-  }
-  return [xs, ...ys];
+// series returns the throughput chart's lines: labels ("All nodes", then the
+// charted nodes) and uPlot data [times, fleet rate, rate of each charted node],
+// one point per poll, null where a figure is unknown (a node was not among the
+// fastest at that poll).
+export function series() {
+  const xs = samples.map((s) => s.t);
+  const total = samples.map((s) => s.total);
+  const nodes = charted.map((n) => samples.map((s) => (s.rates.has(n) ? s.rates.get(n) : null)));
+  return {labels: ['All nodes', ...charted], data: [xs, total, ...nodes]};
 }

@@ -8,6 +8,14 @@ export function int(n) {
   return Number.isFinite(n) ? intFmt.format(n) : '–';
 }
 
+const numFmt = new Intl.NumberFormat('en-US', {maximumFractionDigits: 6});
+
+// number formats any finite number with thousands separators and up to six
+// decimals; missing values (null, a register never set) show as "–".
+export function number(n) {
+  return Number.isFinite(n) ? numFmt.format(n) : '–';
+}
+
 // rate formats events per second with one decimal; null shows as "–".
 export function rate(r) {
   return r === null || r === undefined || !Number.isFinite(r) ? '–' : rateFmt.format(r);

@@ -25,6 +25,7 @@ export default {
     const pause = h('button', {type: 'button', id: 'l-pause', disabled: true, 'aria-pressed': 'false', onclick: togglePause}, 'Pause');
     const statusEl = h('p', {id: 'l-status', class: 'live-status', role: 'status'}, 'Not started.');
     const countsEl = h('p', {id: 'l-counts', class: 'muted'});
+    const complEl = h('p', {id: 'l-complete', class: 'muted', 'aria-live': 'polite'});
     const form = h('form', {id: 'live-form', class: 'panel', novalidate: true, 'aria-labelledby': 'live-h'},
       builder.el,
       h('div', {class: 'grid'},
@@ -46,7 +47,7 @@ export default {
       h('section', {'aria-labelledby': 'tail-h'},
         h('h2', {id: 'tail-h'}, 'Events as they arrive'),
         h('p', {class: 'muted'}, 'While paused, new events are buffered (up to the row limit; beyond it the oldest buffered ones are dropped) and shown when you resume. The connection stays open.'),
-        statusEl, countsEl,
+        statusEl, countsEl, complEl,
         h('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'tail-h'},
           h('table', {id: 'l-events', class: 'events'},
             h('caption', {}, 'Matching events, newest first'),
@@ -202,6 +203,23 @@ export default {
       es.onmessage = (e) => {
         if (source === es) onEvent(e);
       };
+      // Every few seconds the hub says how complete its data of the scope
+      // is: an incomplete node may still send events older than those shown.
+      es.addEventListener('completeness', (e) => {
+        if (source !== es) return;
+        let c;
+        try {
+          c = JSON.parse(e.data);
+        } catch {
+          return;
+        }
+        const open = Object.keys(c.incomplete || {}).sort();
+        const more = c.more_incomplete || 0;
+        complEl.dataset.complete = String(c.complete);
+        complEl.dataset.nodes = String(c.nodes);
+        complEl.textContent = `${format.int(c.complete)} of ${format.int(c.nodes)} nodes in scope complete` +
+          (open.length ? `; still to send: ${open.slice(0, 5).join(', ')}${open.length + more > 5 ? ` and ${format.int(open.length + more - 5)} more` : ''}` : '.');
+      });
       es.addEventListener('error', (e) => {
         if (source !== es) return;
         // A server-sent "event: error" carries the API's error body; a failed

@@ -1,15 +1,19 @@
-// A node's page: its figures from the fleet poller, its throughput chart, its most
-// recent events (single(node) over the last 15 minutes, newest first) and its
-// gaps. Refreshes every five seconds while the newest page is shown.
+// A node's page: its figures, polled every two seconds as the one record
+// GET /api/v1/nodes?prefix=NODE&limit=1 answers, its events per minute and the
+// average of a numeric field per minute over the last hour (the hub's
+// GET /api/v1/aggregate of single(node), see perMinute), its most recent
+// events (single(node) over the last 15 minutes, newest first) and its gaps.
+// The events and gaps refresh every five seconds while the newest page is
+// shown.
 import * as api from '../api.js';
-import * as fleet from '../fleet.js';
 import * as format from '../format.js';
-import {rateChart} from '../chart.js';
 import {h, replace} from '../dom.js';
 import {statusBadge, stat} from './common.js';
 import {eventsTable} from './events.js';
+import {perMinute} from './nodeagg.js';
 
 const REFRESH_MS = 5000;
+const FIGURES_MS = 2000;
 const PAGE = 25;
 const KEEP = 500; // newest events fetched
 const HORIZON_MS = 15 * 60e3;
@@ -45,13 +49,19 @@ async function recent(node, now) {
   return {events: events.reverse(), count: c.count, truncated};
 }
 
+// uplinkPerEvent formats a node's uplink_bytes_per_event (null until the edge
+// has reported sending an event) with one decimal, or "–".
+const uplinkFmt = new Intl.NumberFormat('en-US', {maximumFractionDigits: 1, minimumFractionDigits: 1});
+function uplinkPerEvent(v) {
+  return Number.isFinite(v) ? `${uplinkFmt.format(v)} B` : '–';
+}
+
 export default {
   title: (node) => `Node ${node}`,
   mount(main, {arg: node}) {
     const badge = h('span');
     const stats = h('dl', {class: 'stats', id: 'node-stats'});
-    const chart = rateChart(`Events per second from ${node} over the last 10 minutes`,
-      `Line chart of events per second received from ${node}; the current figure is in Events/s above.`);
+    const minutes = perMinute(node);
     const eventsBox = h('div', {id: 'node-events'}, h('p', {class: 'muted'}, 'Loading…'));
     const eventsNote = h('p', {class: 'muted', id: 'node-events-note'});
     const gapsBox = h('div', {id: 'node-gaps'}, h('p', {class: 'muted'}, 'Loading…'));
@@ -61,31 +71,50 @@ export default {
       h('h1', {tabindex: '-1'}, 'Node ', h('span', {class: 'code'}, node), ' ', badge),
       err,
       h('section', {'aria-label': 'Figures'}, stats),
-      h('section', {'aria-labelledby': 'node-rate-h'}, h('h2', {id: 'node-rate-h'}, 'Throughput'), chart.el),
+      h('section', {'aria-labelledby': 'node-rate-h'}, h('h2', {id: 'node-rate-h'}, 'Per minute, last hour'), minutes.el),
       h('section', {'aria-labelledby': 'node-gaps-h'}, h('h2', {id: 'node-gaps-h'}, 'Gaps'),
         h('p', {class: 'muted'}, 'Sequence numbers the hub does not hold: dropped by the edge (buffer-full, max-age, corrupt-buffer) or missing.'),
         gapsBox),
       h('section', {'aria-labelledby': 'node-events-h'}, h('h2', {id: 'node-events-h'}, 'Recent events'), eventsNote, eventsBox));
 
-    const unsubscribe = fleet.subscribe((s) => {
-      const n = s.nodes.find((x) => x.node === node);
+    let figuresTimer = 0;
+
+    // The node is the first name of the list that starts with its own name,
+    // when the hub knows it: one record, whatever the size of the fleet.
+    async function figures() {
+      let n = null;
+      let failed = false;
+      try {
+        const body = await api.nodes({prefix: node, limit: 1});
+        const first = body && body.nodes && body.nodes[0];
+        n = first && first.node === node ? first : null;
+      } catch {
+        failed = true;
+      }
+      if (!alive) return;
+      showFigures(n, failed);
+      figuresTimer = setTimeout(figures, FIGURES_MS);
+    }
+
+    function showFigures(n, failed) {
       if (!n) {
         replace(badge);
-        replace(stats, stat('Status', s.error ? 'hub unreachable' : 'not known to the hub', 'status'));
+        replace(stats, stat('Status', failed ? 'hub unreachable' : 'not known to the hub', 'status'));
         return;
       }
       replace(badge, statusBadge(n.online));
       replace(stats,
         stat('Last seen', format.ago(n.last_seen), 'last-seen'),
         stat('Events', format.int(n.events), 'events'),
-        stat('Events/s', format.rate(fleet.rate(node)), 'rate'),
+        stat('Events/s', format.rate(n.events_per_s), 'rate'),
         stat('Backlog', format.int(n.buffered), 'backlog'),
         stat('Dropped', format.int(n.dropped), 'dropped'),
         stat('Missing', format.int(n.missing), 'missing'),
         stat('Epochs', format.int(Array.isArray(n.epochs) ? n.epochs.length : n.epochs), 'epochs'),
-        stat('Highest seq', format.int(n.high_seq), 'high-seq'));
-      chart.update(fleet.series([node]), [node]);
-    });
+        stat('Highest seq', format.int(n.high_seq), 'high-seq'),
+        // Uplink: bytes on the wire per event sent, from the edge's heartbeat.
+        stat('Uplink bytes/event', uplinkPerEvent(n.uplink_bytes_per_event), 'uplink-bytes-per-event'));
+    }
 
     let events = [];
     let pageNo = 0; // 0 is the newest page
@@ -141,6 +170,7 @@ export default {
           events = r.events;
           renderEvents();
         }
+        minutes.seen(r.events);
         eventsNote.textContent = `${format.int(r.count)} events in the last 15 minutes (event time); ` +
           `the newest ${format.int(r.events.length)} are listed${r.truncated ? ` (busy node: listing stopped after ${format.int(MAX_PAGES * 1000)} events of the last 30 s, so the very newest are missing)` : ''}. ` +
           `Updated ${format.time(new Date(now).toISOString())}.`;
@@ -158,13 +188,14 @@ export default {
       timer = setTimeout(() => (pageNo === 0 ? refresh() : schedule()), REFRESH_MS);
     }
 
+    figures();
     refresh();
     return {
       destroy() {
         alive = false;
         clearTimeout(timer);
-        unsubscribe();
-        chart.destroy();
+        clearTimeout(figuresTimer);
+        minutes.destroy();
       },
     };
   },

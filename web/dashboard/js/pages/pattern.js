@@ -1,8 +1,14 @@
 // The pattern builder of the query console and the live tail: a choice of
-// single / multiple / all / any and, for the first two, a picker of the nodes the
-// hub knows.
-import * as fleet from '../fleet.js';
+// single / multiple / all / any and, for the first two, a search of the hub's
+// nodes to pick from. The picker never lists the fleet: it asks the hub for the
+// names that start with what is typed, twenty at a time. Nodes chosen for
+// multiple(…) are shown as chips that can be removed.
+import * as api from '../api.js';
 import {h, uid, replace} from '../dom.js';
+import {nodeSearch} from './nodesearch.js';
+
+// NAME is a node ID as DESIGN.md defines it.
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 const KINDS = [
   ['all', 'all', 'every known node'],
@@ -25,9 +31,14 @@ export function parsePattern(p) {
 export function patternBuilder(initial = 'all') {
   const name = uid('kind');
   let state = parsePattern(initial);
+  // Names known to be nodes: picked from the hub's matches, confirmed by Add,
+  // or given in the pattern. A name typed into single(…) may be half a name,
+  // so only known ones carry over to multiple(…).
+  const confirmed = new Set(state.nodes);
   const radios = KINDS.map(([kind, label, hint]) => {
     const input = h('input', {type: 'radio', name, value: kind, id: `${name}-${kind}`, checked: state.kind === kind,
       onchange: () => {
+        if (kind === 'multiple') state.nodes = state.nodes.filter((n) => confirmed.has(n));
         state.kind = kind;
         renderPicker();
         preview();
@@ -42,39 +53,107 @@ export function patternBuilder(initial = 'all') {
     picker,
     h('p', {class: 'muted'}, 'Pattern: ', shown));
 
-  let known = [];
-  function nodeNames() {
-    const names = new Set(known);
-    for (const n of state.nodes) names.add(n);
-    return [...names].sort();
-  }
+  let search = null; // the node search of single or multiple
+  let chips = null; // the chosen nodes of multiple
 
   function renderPicker() {
+    if (search) search.destroy();
+    search = null;
+    chips = null;
     if (state.kind === 'single') {
-      const sel = h('select', {id: `${name}-node`, onchange: (e) => {
-        state.nodes = e.target.value ? [e.target.value] : [];
-        preview();
-      }}, h('option', {value: ''}, 'choose a node…'), nodeNames().map((n) => h('option', {value: n}, n)));
-      sel.value = state.nodes[0] || '';
-      replace(picker, h('label', {for: sel.id}, 'Node'), sel);
+      search = nodeSearch({id: `${name}-node`, label: 'Node',
+        hint: 'Type the start of its name and pick a match, or type the whole name.',
+        onPick: (n) => {
+          confirmed.add(n);
+          search.input.value = n;
+          state.nodes = [n];
+          preview();
+        },
+        onInput: (v) => {
+          const t = v.trim();
+          state.nodes = t ? [t] : [];
+          preview();
+        }});
+      search.input.value = state.nodes[0] || '';
+      replace(picker, search.el);
     } else if (state.kind === 'multiple') {
-      const names = nodeNames();
-      const boxes = names.map((n) => {
-        const cb = h('input', {type: 'checkbox', id: uid('node'), value: n, checked: state.nodes.includes(n),
-          onchange: (e) => {
-            const set = new Set(state.nodes);
-            if (e.target.checked) set.add(n);
-            else set.delete(n);
-            state.nodes = names.filter((x) => set.has(x));
-            preview();
-          }});
-        return h('span', {class: 'check'}, cb, h('label', {for: cb.id}, n));
-      });
-      replace(picker, h('fieldset', {class: 'nodes'}, h('legend', {}, 'Nodes'),
-        boxes.length ? boxes : h('p', {class: 'muted'}, 'No nodes known yet.')));
+      const add = h('button', {type: 'button', class: 'node-add', onclick: () => addTyped()}, 'Add');
+      search = nodeSearch({id: `${name}-nodes`, label: 'Add a node',
+        hint: 'Type the start of a name and pick a match; Add (or Enter) takes the name as typed.',
+        onPick: addNode, extra: add,
+        // Enter with no match chosen adds the typed name rather than running
+        // the query; in an empty box it runs the query.
+        onEnter: (text) => {
+          if (!text.trim()) return false;
+          addTyped();
+          return true;
+        }});
+      chips = h('div', {class: 'chips-box'});
+      renderChips();
+      replace(picker, search.el, chips);
     } else {
       replace(picker);
     }
+  }
+
+  // addNode chooses n and empties the search box, unless keep: the user has
+  // typed on while the hub was asked about n.
+  function addNode(n, keep = false) {
+    confirmed.add(n);
+    if (!state.nodes.includes(n)) state.nodes = [...state.nodes, n];
+    if (!keep) {
+      search.input.value = '';
+      search.reset();
+    }
+    renderChips();
+    preview();
+    search.setHint(`${n} added; ${state.nodes.length} chosen.`);
+  }
+
+  // addTyped adds the name in the search box once the hub confirms it knows it.
+  async function addTyped() {
+    const s = search;
+    const t = s.input.value.trim();
+    if (!t) return;
+    s.reset();
+    if (!NAME.test(t)) {
+      s.setHint(`"${t}" is not a node name: letters, digits, _ and -, up to 64.`);
+      return;
+    }
+    try {
+      const body = await api.nodes({prefix: t, limit: 1});
+      const first = body && body.nodes && body.nodes[0];
+      if (search !== s) return;
+      if (!first || first.node !== t) {
+        s.setHint(`The hub knows no node named "${t}".`);
+        return;
+      }
+    } catch (err) {
+      if (search === s) s.setHint(`Could not check the name: ${err.message}`);
+      return;
+    }
+    addNode(t, s.input.value.trim() !== t);
+  }
+
+  function renderChips() {
+    if (!chips) return;
+    if (!state.nodes.length) {
+      replace(chips, h('p', {class: 'muted chips-empty'}, 'No node chosen yet.'));
+      return;
+    }
+    const items = state.nodes.map((n, i) => {
+      const b = h('button', {type: 'button', class: 'chip-remove', 'aria-label': `Remove ${n}`, onclick: () => {
+        state.nodes = state.nodes.filter((x) => x !== n);
+        renderChips();
+        preview();
+        // Focus goes to the next chip, else the previous one, else the search.
+        const rest = chips.querySelectorAll('.chip-remove');
+        const to = rest[Math.min(i, rest.length - 1)];
+        (to || search.input).focus();
+      }}, '×');
+      return h('li', {class: 'chip', dataset: {node: n}}, h('span', {class: 'code'}, n), b);
+    });
+    replace(chips, h('ul', {class: 'chips', 'aria-label': 'Chosen nodes'}, items));
   }
 
   function pattern() {
@@ -87,13 +166,6 @@ export function patternBuilder(initial = 'all') {
     shown.textContent = pattern() || '(pick a node)';
   }
 
-  const unsubscribe = fleet.subscribe((s) => {
-    const names = s.nodes.map((n) => n.node);
-    if (names.join('\u0000') === known.join('\u0000')) return;
-    known = names;
-    // Rebuilding the picker would move focus away from a control being used.
-    if (!picker.contains(document.activeElement)) renderPicker();
-  });
   renderPicker();
   preview();
 
@@ -105,11 +177,18 @@ export function patternBuilder(initial = 'all') {
       return {pattern: p};
     },
     set(p) {
-      state = parsePattern(p);
+      const next = parsePattern(p);
+      // Running a query writes its pattern back here: leave an unchanged picker
+      // alone, so that its input keeps focus and what was typed.
+      if (next.kind === state.kind && next.nodes.join(',') === state.nodes.join(',')) return;
+      state = next;
+      for (const n of state.nodes) confirmed.add(n);
       for (const r of el.querySelectorAll(`input[name="${name}"]`)) r.checked = r.value === state.kind;
       renderPicker();
       preview();
     },
-    destroy: unsubscribe,
+    destroy() {
+      if (search) search.destroy();
+    },
   };
 }

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package hub
+
+import "errors"
+
+// freeBytes is not measured on this platform: the store guard stays off.
+func freeBytes(string) (int64, error) {
+	return 0, errors.New("free space is not measured on this platform")
+}
