@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-edge/tributary/hub"
 	"github.com/tributary-edge/tributary/internal/proctest"
 )
 
@@ -76,6 +77,16 @@ func TestHubDiskFull(t *testing.T) {
 	h.proc = startProc(t, "hub", "hub", "--data", h.dir, "--http", fmt.Sprintf("127.0.0.1:%d", h.httpPort),
 		"--nats", fmt.Sprintf("127.0.0.1:%d", h.nats), "--max-store", "1GiB", "--store-reserve", "16MiB")
 	h.waitReady()
+	// The guard's ballast: a quarter of the reserve, deleted when the disk
+	// has no room left for capping the stream.
+	ballast := filepath.Join(h.dir, hub.BallastFile)
+	hasBallast := func() bool {
+		st, err := os.Stat(ballast)
+		return err == nil && st.Size() == 4<<20
+	}
+	if !hasBallast() {
+		t.Fatalf("the hub made no ballast of 4 MiB at %s", ballast)
+	}
 	e := startEdge(t, "full-a", t.TempDir(), h.natsURL())
 
 	sent := 0
@@ -120,8 +131,10 @@ func TestHubDiskFull(t *testing.T) {
 	})
 	waitFor(t, "the backlog to drain", 120*time.Second, func() bool { return e.status(t).Buffered == 0 })
 
-	// Now the disk fills at once, from outside, while batches are sent: the
-	// stream meets the full disk itself.
+	// Now the disk fills at once, from outside, while batches are sent: no
+	// room is left even for capping the stream, so the hub deletes its
+	// ballast to cap it, and the edge is refused again instead of waiting.
+	refused := strings.Count(e.out.String(), "maximum bytes exceeded")
 	ingest(20000)
 	fill(t, filepath.Join(mnt, "filler2"), 200<<20)
 	ingest(20000)
@@ -129,12 +142,19 @@ func TestHubDiskFull(t *testing.T) {
 		code, _ := httpGet(t, h.url()+"/healthz")
 		return code == 503
 	})
+	waitFor(t, "the edge to be refused at a disk with no room", 30*time.Second, func() bool {
+		return strings.Count(e.out.String(), "maximum bytes exceeded") > refused
+	})
+	if hasBallast() || !strings.Contains(h.out.String(), "deleted the store's ballast") {
+		t.Fatal("the hub capped the stream at a full disk without deleting its ballast")
+	}
 	if err := os.Remove(filepath.Join(mnt, "filler2")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "every event at the hub", 180*time.Second, func() bool {
 		return e.status(t).Buffered == 0 && h.count(t, map[string]string{"pattern": "single(full-a)"}) == int64(sent)
 	})
+	waitFor(t, "the ballast to be made again", 30*time.Second, hasBallast)
 	if strings.Contains(h.out.String(), "stopped writing") {
 		t.Log("the stream met the full disk itself and JetStream was restarted")
 	}

@@ -243,11 +243,12 @@ func (h *Hub) Open(ctx context.Context) (err error) {
 	if h.nats != nil && h.StoreReserve >= 0 {
 		h.guard = &storeGuard{nats: h.nats, js: js, dir: h.DataDir, reserve: h.StoreReserve,
 			normal: natsjs.StreamConfig(h.Retention, h.Replicas), log: h.log}
+		h.guard.adoptBallast()
 		h.guard.check(ctx)
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			h.guard.run(lctx, time.Second)
+			h.guard.run(lctx, storeCheckPeriod)
 		}()
 	}
 	return nil
