@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tributary-edge/tributary/hub"
 	"github.com/tributary-edge/tributary/hub/natsjs"
 	"github.com/tributary-edge/tributary/internal/sqlitex"
 )
@@ -139,10 +140,13 @@ func sqliteJSONScan(path string, total int, start time.Time, spread int) (float6
 }
 
 // duBytes is the space the files under dir take.
+//
+// The store guard's ballast (hub.BallastFile) is left out: it is a fixed
+// reserve, not what the hub keeps per event.
 func duBytes(dir string) int64 {
 	var n int64
-	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && path != filepath.Join(dir, hub.BallastFile) {
 			n += fi.Size()
 		}
 		return nil
