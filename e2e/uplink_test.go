@@ -389,8 +389,8 @@ func TestCappedEdgeKeepsToItsRate(t *testing.T) {
 		return b.Bytes()
 	}
 	type ingestStat struct {
-		accepted int
-		failed   error
+		offered, accepted int
+		failed            error
 	}
 	var ist ingestStat
 	var imu sync.Mutex
@@ -406,6 +406,9 @@ func TestCappedEdgeKeepsToItsRate(t *testing.T) {
 				return
 			case <-tick.C:
 			}
+			imu.Lock()
+			ist.offered += bodyEvents
+			imu.Unlock()
 			code, reply, err := limTryPost(e, "s", body(n))
 			imu.Lock()
 			if err != nil || code != http.StatusAccepted {
@@ -434,7 +437,7 @@ func TestCappedEdgeKeepsToItsRate(t *testing.T) {
 	}
 	var series []sample
 	imu.Lock()
-	accepted0 := ist.accepted
+	accepted0, offered0 := ist.accepted, ist.offered
 	imu.Unlock()
 	tick := time.NewTicker(100 * time.Millisecond)
 	start := time.Now()
@@ -447,7 +450,7 @@ func TestCappedEdgeKeepsToItsRate(t *testing.T) {
 	close(stop)
 	<-ingestDone
 	imu.Lock()
-	accepted, failed := ist.accepted-accepted0, ist.failed
+	accepted, offered, failed := ist.accepted-accepted0, ist.offered-offered0, ist.failed
 	imu.Unlock()
 	if failed != nil {
 		t.Fatal(failed)
@@ -479,13 +482,13 @@ func TestCappedEdgeKeepsToItsRate(t *testing.T) {
 	if seen := px.up.Load(); int64(st.UplinkBytes) < seen || int64(st.UplinkBytes) > seen+2*capRate {
 		t.Fatalf("the edge says it sent %d bytes, the proxy saw %d", st.UplinkBytes, seen)
 	}
-	// Ingest: the client offered 16 bodies a second, 24 times the cap in
-	// bytes, and the edge took nearly all of them while the uplink crawled.
+	// Ingest: the client offered up to 16 bodies a second, 24 times the cap
+	// in bytes (fewer where the machine is slow: a ticker drops the ticks a
+	// slow post misses), and the edge took them while the uplink crawled.
 	sent := float64(last.up - series[0].up)
-	offered := int(secs * perSecond * bodyEvents)
 	ingested := float64(accepted) * 980
 	t.Logf("ingest: %d events offered, %d accepted in the window (%.0f bytes/s of data, %.1f× the uplink)", offered, accepted, ingested/secs, ingested/sent)
-	if accepted < offered*8/10 || ingested < 12*sent {
+	if accepted < offered-bodyEvents || ingested < 8*sent {
 		t.Fatalf("ingest was slowed: %d of %d offered events accepted in %.1f s, %.0f bytes of data against %.0f sent", accepted, offered, secs, ingested, sent)
 	}
 	if b := e.uplink(t).Buffered; b < int64(accepted)/2 {
