@@ -54,9 +54,12 @@ type storeGuard struct {
 	mu      sync.Mutex
 	capped  bool
 	ballast int64 // bytes of the ballast file held now: 0 or ballastBytes()
-	full    atomic.Bool
-	reason  atomic.Pointer[string]
-	free    atomic.Int64
+	// noBallast is set once the file system refused the ballast (no
+	// fallocate, say): the guard then works without one and stops trying.
+	noBallast bool
+	full      atomic.Bool
+	reason    atomic.Pointer[string]
+	free      atomic.Int64
 }
 
 // err returns why the store is full, or nil.
@@ -130,7 +133,7 @@ func (g *storeGuard) check(ctx context.Context) {
 		}
 		g.full.Store(false)
 		g.log.Info().Int64("free_bytes", free).Msg("hub store has room again: batches are accepted")
-	case !g.full.Load() && g.ballast == 0 && free >= 2*g.reserve:
+	case !g.full.Load() && g.ballast == 0 && !g.noBallast && free >= 2*g.reserve:
 		g.makeBallast()
 	}
 }
@@ -159,8 +162,9 @@ func (g *storeGuard) makeBallast() {
 		return
 	}
 	if err := allocate(g.ballastPath(), n); err != nil {
-		g.log.Warn().Err(err).Str("path", g.ballastPath()).Msg("cannot make the store's ballast file")
+		g.log.Warn().Err(err).Str("path", g.ballastPath()).Msg("cannot make the store's ballast file; a disk filled at once by another process may leave edges waiting for acks until space frees")
 		os.Remove(g.ballastPath())
+		g.noBallast = true
 		return
 	}
 	g.ballast = n
