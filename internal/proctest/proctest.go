@@ -5,23 +5,71 @@ package proctest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
 )
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, and that
+// no earlier call in this process returned.
+//
+// Asking the kernel for port 0 is not enough: it may hand the same port to
+// two calls whose listeners were closed in between (a test once gave an
+// edge's API and a hub's NATS listener the same port), and it takes ports
+// from the range it also gives outgoing connections, which may take one
+// before the process the test starts binds it. So FreePort picks at random
+// below that range, from 10000, and remembers what it gave out.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	lo, hi := 10000, ephemeralStart()
+	for range 1000 {
+		port := 0 // the kernel's pick, where no range is left below its own
+		if hi-lo >= 1000 {
+			port = lo + rand.IntN(hi-lo)
+		}
+		if given[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given[port] {
+			given[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port found in 1000 tries")
+	return 0
+}
+
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// ephemeralStart is the first port of the kernel's range for outgoing
+// connections (32768 where it cannot be read).
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo < 1024 {
+		return 32768
+	}
+	return lo
 }
 
 // Output collects a process's output while a test reads it; it is safe for
