@@ -262,70 +262,23 @@ func TestCounterKindsExactThroughCrashes(t *testing.T) {
 	}
 	expectError(t, "a delta to the max levels", code, b, http.StatusConflict, "conflict", `counter "levels" is a max counter, not a sum`)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopWorkers := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}
-	defer stopWorkers()
-	for _, w := range workers {
-		wg.Add(1)
-		go w.run(stop, &wg)
-	}
-	progress := func(what string, n int) {
-		t.Helper()
-		before := make([]int, len(workers))
-		for i, w := range workers {
-			before[i], _ = w.counts()
-		}
-		waitFor(t, what, 120*time.Second, func() bool {
-			for i, w := range workers {
-				if ok, _ := w.counts(); ok < before[i]+n {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	load := startWrites(t, workers)
 	offline := func(n int) {
 		t.Helper()
 		logf("SIGKILL hub")
-		h.kill()
-		waitFor(t, "every edge to notice the hub is gone", 120*time.Second, func() bool {
-			for _, e := range edges {
-				if e.status(t).HubConnected {
-					return false
-				}
-			}
-			return true
-		})
-		failBefore := make([]int, len(workers))
-		for i, w := range workers {
-			_, failBefore[i] = w.counts()
-		}
-		progress("writes while the hub is down", n)
-		for i, w := range workers {
-			if _, failed := w.counts(); failed != failBefore[i] {
-				t.Errorf("%s: %d writes failed while the hub was down; an edge must answer 200 offline", edges[i].node, failed-failBefore[i])
-			}
-		}
+		load.offline(h, edges, "writes", n)
 	}
 
-	progress("writes with the hub up", 60)
+	load.progress("writes with the hub up", 60)
 	offline(80)
 	logf("restart hub")
 	h.restart()
-	progress("writes after the hub came back", 60)
+	load.progress("writes after the hub came back", 60)
 	logf("SIGKILL %s mid-write", edges[killed].name)
 	edges[killed].restart()
-	progress("writes after the edge restart", 60)
+	load.progress("writes after the edge restart", 60)
 	offline(40)
-	stopWorkers()
+	load.stop()
 
 	for i, w := range workers {
 		w.mu.Lock()

@@ -317,70 +317,20 @@ func TestCountersExactThroughCrashesAndOutages(t *testing.T) {
 		return ""
 	})
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	stopWorkers := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}
-	defer stopWorkers()
-	for _, w := range workers {
-		wg.Add(1)
-		go w.run(stop, &wg)
-	}
-	// progress waits until every worker has n more acknowledged increments.
-	progress := func(what string, n int) {
-		t.Helper()
-		before := make([]int, len(workers))
-		for i, w := range workers {
-			before[i], _ = w.counts()
-		}
-		waitFor(t, what, 120*time.Second, func() bool {
-			for i, w := range workers {
-				if ok, _ := w.counts(); ok < before[i]+n {
-					return false
-				}
-			}
-			return true
-		})
-	}
-
-	progress("increments with the hub up", 100)
+	load := startWrites(t, workers)
+	load.progress("increments with the hub up", 100)
 	waitFor(t, "the hub to know every counter", 120*time.Second, func() bool {
 		var list struct{ Counters []hubCounter }
 		return tryGetJSON(h.url()+"/api/v1/counters", &list) && len(list.Counters) == len(counterNames)+1
 	})
 
-	// offline SIGKILLs the hub, waits until every edge knows, and then until
-	// every edge has acknowledged n increments with no failure at all.
+	// offline SIGKILLs the hub and waits until every edge has acknowledged n
+	// increments with no failure at all.
 	offline := func(n int) {
 		t.Helper()
 		t.Logf("%v: SIGKILL hub", time.Since(start).Round(time.Millisecond))
-		h.kill()
-		waitFor(t, "every edge to notice the hub is gone", 120*time.Second, func() bool {
-			for _, e := range edges {
-				if e.status(t).HubConnected {
-					return false
-				}
-			}
-			return true
-		})
-		okBefore := make([]int, len(workers))
-		failBefore := make([]int, len(workers))
-		for i, w := range workers {
-			okBefore[i], failBefore[i] = w.counts()
-		}
-		progress("increments while the hub is down", n)
-		for i, w := range workers {
-			ok, failed := w.counts()
-			if failed != failBefore[i] {
-				t.Errorf("%s: %d increments failed while the hub was down; an edge must answer 200 offline", edges[i].node, failed-failBefore[i])
-			}
-			t.Logf("%s: %d increments acknowledged while the hub was down", edges[i].node, ok-okBefore[i])
+		for i, n := range load.offline(h, edges, "increments", n) {
+			t.Logf("%s: %d increments acknowledged while the hub was down", edges[i].node, n)
 		}
 		for _, e := range edges {
 			if e.status(t).HubConnected {
@@ -391,15 +341,15 @@ func TestCountersExactThroughCrashesAndOutages(t *testing.T) {
 	offline(150)
 	t.Logf("%v: restart hub", time.Since(start).Round(time.Millisecond))
 	h.restart()
-	progress("increments after the hub came back", 100)
+	load.progress("increments after the hub came back", 100)
 
 	t.Logf("%v: SIGKILL %s mid-increment", time.Since(start).Round(time.Millisecond), edges[killed].name)
 	edges[killed].restart()
-	progress("increments after the edge restart", 100)
+	load.progress("increments after the edge restart", 100)
 	// The last states are made offline, so the hub can only learn them from
 	// what the edges kept while it was down.
 	offline(50)
-	stopWorkers()
+	load.stop()
 
 	for i, w := range workers {
 		w.mu.Lock()
