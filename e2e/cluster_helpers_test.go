@@ -344,3 +344,58 @@ func sameAnswers(t *testing.T, names []string, hubs []*hubProc, nodes []string, 
 		}
 	}
 }
+
+// checkHoldsAll waits until every edge has drained, then checks every hub: it
+// holds each edge's events in streamName exactly once (against w's ledgers),
+// and its counter equals the increments each edge acknowledged, node by node
+// and in total. No edge of w may have left an increment unanswered. It returns
+// the edges' node names.
+func (c *hubCluster) checkHoldsAll(t *testing.T, edges []*edgeProc, w *workload, streamName, counter string) []string {
+	t.Helper()
+	sts := make([]edgeStatus, len(edges))
+	var nodes []string
+	var want int64
+	for i, e := range edges {
+		nodes = append(nodes, e.node)
+		waitFor(t, e.node+" to drain", 60*time.Second, func() bool {
+			sts[i] = e.status(t)
+			return sts[i].Buffered == 0 && sts[i].AckedSeq == sts[i].LastSeq
+		})
+		if w.unanswered[i] > 0 {
+			t.Errorf("%s: %d counter increments unanswered by an edge that never died", e.node, w.unanswered[i])
+		}
+		want += w.acked[i]
+	}
+	for _, h := range c.hubs {
+		for i, e := range edges {
+			waitFor(t, c.name(h)+" to hold every event of "+e.node, 60*time.Second, func() bool {
+				return h.count(t, map[string]string{"pattern": "single(" + e.node + ")", "stream": streamName}) == int64(sts[i].LastSeq)
+			})
+			checkExactlyOnce(t, c.name(h), h, e, w.ledgers[i], streamName, sts[i])
+		}
+		pollUntil(t, c.name(h)+"'s counter to equal the acknowledged increments", 60*time.Second, func() string {
+			var ctr struct {
+				Value int64            `json:"value"`
+				Nodes map[string]int64 `json:"nodes"`
+			}
+			if !tryGetJSON(h.url()+"/api/v1/counters/"+counter, &ctr) {
+				return "no answer"
+			}
+			for i, e := range edges {
+				if ctr.Nodes[e.node] != w.acked[i] {
+					return fmt.Sprintf("%s: %d, acknowledged %d", e.node, ctr.Nodes[e.node], w.acked[i])
+				}
+			}
+			if ctr.Value != want {
+				return fmt.Sprintf("value %d, acknowledged %d", ctr.Value, want)
+			}
+			return ""
+		})
+	}
+	var events uint64
+	for _, st := range sts {
+		events += st.LastSeq
+	}
+	t.Logf("%d events from %d edges and %d increments, on each of %d hubs exactly once", events, len(edges), want, len(c.hubs))
+	return nodes
+}

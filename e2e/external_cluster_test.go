@@ -126,7 +126,6 @@ func TestExternalNATSClusterLosesNothing(t *testing.T) {
 		edges = append(edges, startEdge(t, fmt.Sprintf("ext-%d", i), t.TempDir(), natsURL))
 	}
 	w := startWorkload(t, edges, "ext", "ext-hits")
-	ledgers, incrAcked, incrUnanswered, halt := w.ledgers, w.acked, w.unanswered, w.halt
 	waitAcked(t, "batches acknowledged by the external cluster", edges, ackedSeqs(t, edges), 200, 60*time.Second)
 
 	st, _ := c.hubs[0].cluster()
@@ -142,40 +141,8 @@ func TestExternalNATSClusterLosesNothing(t *testing.T) {
 	waitAcked(t, "ingest through two servers", edges, ackedSeqs(t, edges), 200, 60*time.Second)
 	leader.start()
 	waitAcked(t, "ingest after the server returned", edges, ackedSeqs(t, edges), 200, 60*time.Second)
-	halt()
+	w.halt()
 
-	sts := make([]edgeStatus, len(edges))
-	var nodes []string
-	for i, e := range edges {
-		nodes = append(nodes, e.node)
-		waitFor(t, e.node+" to drain", 60*time.Second, func() bool {
-			sts[i] = e.status(t)
-			return sts[i].Buffered == 0 && sts[i].AckedSeq == sts[i].LastSeq
-		})
-		for _, h := range c.hubs {
-			waitFor(t, c.name(h)+" to hold every event of "+e.node, 60*time.Second, func() bool {
-				return h.count(t, map[string]string{"pattern": "single(" + e.node + ")", "stream": "ext"}) == int64(sts[i].LastSeq)
-			})
-			checkExactlyOnce(t, c.name(h), h, e, ledgers[i], "ext", sts[i])
-		}
-	}
-	var want int64
-	for i := range edges {
-		if incrUnanswered[i] > 0 {
-			t.Errorf("%s: %d counter increments unanswered", edges[i].node, incrUnanswered[i])
-		}
-		want += incrAcked[i]
-	}
-	for _, h := range c.hubs {
-		pollUntil(t, c.name(h)+"'s counter to equal the acknowledged increments", 60*time.Second, func() string {
-			var ctr struct {
-				Value int64 `json:"value"`
-			}
-			if !tryGetJSON(h.url()+"/api/v1/counters/ext-hits", &ctr) || ctr.Value != want {
-				return fmt.Sprintf("value %d, acknowledged %d", ctr.Value, want)
-			}
-			return ""
-		})
-	}
+	nodes := c.checkHoldsAll(t, edges, w, "ext", "ext-hits")
 	sameAnswers(t, []string{"hub-a", "hub-b"}, c.hubs, nodes, "ext")
 }
