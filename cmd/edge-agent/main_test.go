@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tributary-edge/tributary/internal/natstest"
 	"github.com/tributary-edge/tributary/stream"
 )
@@ -258,44 +255,6 @@ func runSubcommand(t *testing.T, bin string, env []string, args ...string) (int,
 	return cmd.ProcessState.ExitCode(), strings.TrimSpace(out.String()), errb.String()
 }
 
-// hubEvents returns the data of node's events in the EDGE stream, by seq.
-func hubEvents(t *testing.T, url, node string) map[uint64]string {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.JetStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[uint64]string{}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := stream.Decode(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Node == node && f.Kind == stream.KindEvents {
-			for _, r := range f.Events {
-				out[r.Seq] = string(r.Data)
-			}
-		}
-	}
-	return out
-}
-
 func TestEdgeAgentProcess(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "edge-agent")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -333,7 +292,7 @@ func TestEdgeAgentProcess(t *testing.T) {
 	if st.Node != "envnode" || st.Epoch == "" || !strings.Contains(p.summary, "epoch "+st.Epoch) {
 		t.Fatalf("status %+v, summary %q", st, p.summary)
 	}
-	if got := hubEvents(t, hub.ClientURL(), "envnode"); len(got) != 3 || got[1] != `{"n":1}` || got[3] != `{"n":3}` {
+	if got := natstest.ReadEdge(t, hub.ClientURL(), "envnode").Data; len(got) != 3 || got[1] != `{"n":1}` || got[3] != `{"n":3}` {
 		t.Fatalf("events at the hub: %v", got)
 	}
 
@@ -382,7 +341,7 @@ func TestEdgeAgentProcess(t *testing.T) {
 	if s := p2.status(); s.Epoch != st.Epoch {
 		t.Fatalf("epoch changed across a restart: %s, was %s", s.Epoch, st.Epoch)
 	}
-	got := hubEvents(t, hub.ClientURL(), "envnode")
+	got := natstest.ReadEdge(t, hub.ClientURL(), "envnode").Data
 	for seq := uint64(4); seq <= 10; seq++ {
 		if !strings.Contains(got[seq], `"sensor"`) && !strings.Contains(got[seq], `"meter"`) {
 			t.Fatalf("seq %d at the hub is %q, want a simulated reading", seq, got[seq])

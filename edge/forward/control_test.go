@@ -3,13 +3,9 @@ package forward
 import (
 	"bytes"
 	"context"
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tributary-edge/tributary/counters"
 	"github.com/tributary-edge/tributary/edge/buffer"
@@ -18,37 +14,14 @@ import (
 	"github.com/tributary-edge/tributary/stream"
 )
 
-// counterFrames returns the raw data of every message node published on its
-// counters subject.
+// counterFrames returns, byte for byte, every counter frame node published.
 func counterFrames(t *testing.T, url, node string) [][]byte {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.JetStreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := natstest.ReadEdge(t, url, node)
 	var out [][]byte
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject == stream.Subject(node, stream.CountersStream) {
-			out = append(out, m.Data)
+	for i, f := range m.Frames {
+		if f.Kind == stream.KindCounters {
+			out = append(out, m.Raw[i])
 		}
 	}
 	return out

@@ -18,6 +18,7 @@ type EdgeMessages struct {
 	Data     map[uint64]string
 	Streams  map[uint64]string
 	Frames   []*stream.Frame
+	Raw      [][]byte // each of Frames as it was published, byte for byte
 	MsgIDs   []string
 	Drops    []stream.Drop
 	Counters []stream.CounterState
@@ -59,6 +60,7 @@ func ReadEdge(t testing.TB, url, node string) *EdgeMessages {
 			continue
 		}
 		r.Frames = append(r.Frames, f)
+		r.Raw = append(r.Raw, m.Data)
 		switch f.Kind {
 		case stream.KindEvents:
 			if m.Subject != stream.Subject(node, f.Stream) {
